@@ -1,0 +1,38 @@
+"""The credit office's officers: a person's score with its breakdown; self-report decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+
+from gateway.api.deps import GatewayDep, OfficerDep
+from gateway.api.schemas import PROBLEMS, ScoreLookupIn, SelfReportDecisionIn
+from gateway.services import officer as officer_service
+
+router = APIRouter(prefix="/v1/officer", tags=["credit officers"])
+
+
+@router.post(
+    "/score-lookups",
+    summary="A person's current score, tier and breakdown",
+    description=(
+        "The ID number travels in the body, never in the URL, so that it cannot reach access logs. "
+        "The lookup is written to the audit log."
+    ),
+    responses=PROBLEMS(401, 403, 404, 422),
+)
+async def score_lookup(body: ScoreLookupIn, gw: GatewayDep, officer: OfficerDep) -> Any:
+    return await run_in_threadpool(officer_service.score_view, gw, officer.id, body.id_number)
+
+
+@router.post(
+    "/self-reports/{record_id}/decision",
+    summary="Verify or reject a resident's self-reported record",
+    responses=PROBLEMS(401, 403, 404, 409, 422),
+)
+async def decide(record_id: int, body: SelfReportDecisionIn, gw: GatewayDep, officer: OfficerDep) -> Any:
+    return await run_in_threadpool(
+        officer_service.decide_self_report, gw, officer.id, record_id, body.decision, body.reason
+    )

@@ -1,0 +1,274 @@
+"""The ``gateway`` command: serve, migrate, ingest, recompute, score, synth, credentials, demo.
+
+The CLI is the operator's tool on the gateway's own machine: it works on the database directly
+through the same services the HTTP routes use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import GatewayError
+
+__all__ = ["main"]
+
+
+def _gateway(args: argparse.Namespace) -> Any:
+    from gateway.services.context import Gateway
+
+    return Gateway.build()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.config import Settings
+    from gateway.services.context import Gateway
+
+    # Build once here so configuration errors and migrations happen before workers fork.
+    Gateway.build(Settings.from_env()).close()
+    uvicorn.run(
+        "gateway.api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # URLs never hold personal data, but access logs are not needed here
+        log_level="warning",
+    )
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from gateway.config import Settings
+    from gateway.store.engine import make_engine, migrate
+
+    engine = make_engine(Settings.from_env().effective_database_url)
+    migrate(engine)
+    print("database schema is up to date")
+    return 0
+
+
+def _batches(path: Path, size: int) -> Iterator[list[Any]]:
+    from gateway.services.ingestion import parse_batch
+
+    lines: list[bytes] = []
+    with path.open("rb") as fh:
+        for line in fh:
+            lines.append(line)
+            if len(lines) == size:
+                yield parse_batch(b"".join(lines), "application/x-ndjson", max_records=size)
+                lines = []
+    if lines:
+        yield parse_batch(b"".join(lines), "application/x-ndjson", max_records=size)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from gateway.services.ingestion import ingest_batch
+
+    gw = _gateway(args)
+    path = Path(args.path)
+    if path.is_dir():
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        jobs = [(f["unit"], path / f["path"]) for f in manifest["files"]]
+    else:
+        if not args.unit:
+            print("ingesting a single file needs --unit", file=sys.stderr)
+            return 2
+        jobs = [(args.unit, path)]
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    for unit_id, file in jobs:
+        unit = gw.partners.enabled(unit_id)
+        if unit is None or unit.kind != "collaborating_unit":
+            print(f"{unit_id}: not an enabled collaborating unit", file=sys.stderr)
+            return 2
+        counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+        for batch in _batches(file, args.batch):
+            res = ingest_batch(gw, unit, batch, recompute=not args.no_recompute)
+            counts["accepted"] += len(res.accepted)
+            counts["duplicates"] += len(res.duplicates)
+            counts["rejected"] += len(res.rejected)
+            for r in res.rejected[:3]:
+                print(f"  {unit_id}: record rejected ({r.code}): {r.reason}", file=sys.stderr)
+        print(
+            f"{unit_id}: {counts['accepted']} accepted, {counts['duplicates']} duplicates, "
+            f"{counts['rejected']} rejected"
+        )
+        for k in totals:
+            totals[k] += counts[k]
+    print(
+        f"total: {totals['accepted']} accepted, {totals['duplicates']} duplicates, "
+        f"{totals['rejected']} rejected"
+    )
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    print(
+        f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _cmd_recompute(args: argparse.Namespace) -> int:
+    from gateway.services.scoring import recompute_all
+
+    gw = _gateway(args)
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    report = recompute_all(gw, as_of=as_of, chunk=args.chunk, progress=None if args.quiet else _progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(
+        f"recomputed {report.people:,} people ({report.eligible:,} eligible) with model "
+        f"{report.model_version} as of {report.as_of} in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from gateway.services.officer import score_view
+
+    gw = _gateway(args)
+    # "-" reads the number from standard input, keeping it out of the shell history.
+    id_number = sys.stdin.readline().strip() if args.id_number == "-" else args.id_number
+    view = score_view(gw, "cli-operator", id_number)
+    if args.json:
+        print(json.dumps(view, ensure_ascii=False, indent=2))
+        return 0
+    print(render_score(view))
+    return 0
+
+
+def render_score(view: dict[str, Any]) -> str:
+    lines = [f"person {view['person']['name_masked']} (ref {view['person']['ref']})"]
+    if not view["eligible"]:
+        lines.append(f"  no score: {view['reason']}")
+        return "\n".join(lines)
+    tier = view["tier"] or {}
+    label = tier.get("label", {})
+    lines.append(
+        f"  score {view['score']} / {view['max_score']}  tier {tier.get('code')} "
+        f"{label.get('zh', '')} ({label.get('en', '')})  model {view['model_version']} as of {view['as_of']}"
+    )
+    for entry in view["breakdown"]:
+        refs = ", ".join(f"{r.get('item', '?')}@{r.get('unit', '?')}" for r in entry["records"][:4])
+        more = f" +{len(entry['records']) - 4} more" if len(entry["records"]) > 4 else ""
+        capped = " (capped)" if entry["capped"] else ""
+        lines.append(
+            f"  {entry['family']:<10} {entry['indicator']:<28} {entry['points']:>8.2f}{capped}  {refs}{more}"
+        )
+    return "\n".join(lines)
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from gateway.synth import generate
+
+    as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    manifest = generate(args.residents, args.seed, Path(args.out), as_of)
+    print(f"wrote {args.residents:,} synthetic residents to {args.out} ({_records_in(manifest):,} records)")
+    return 0
+
+
+def _records_in(manifest: Any) -> int:
+    return int(getattr(manifest, "records", 0) or 0)
+
+
+def _cmd_credentials(args: argparse.Namespace) -> int:
+    from gateway.services.credentials import create_api_key, revoke_api_key
+
+    gw = _gateway(args)
+    with gw.engine.begin() as conn:
+        if args.action == "create":
+            print(create_api_key(conn, gw, args.principal_type, args.principal_id))
+        elif not revoke_api_key(conn, args.principal_type):
+            print("no such active key", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(residents=args.residents, seed=args.seed, serve=args.serve, port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gateway", description="Shaoxing integrity-score exchange gateway")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=_cmd_serve)
+
+    sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=_cmd_migrate)
+
+    s = sub.add_parser("ingest", help="ingest an NDJSON file, or a synth directory with manifest.json")
+    s.add_argument("path")
+    s.add_argument("--unit", help="the collaborating unit the file comes from (single file)")
+    s.add_argument("--batch", type=int, default=1000)
+    s.add_argument(
+        "--no-recompute", action="store_true", help="skip per-batch rescoring (run recompute after)"
+    )
+    s.set_defaults(func=_cmd_ingest)
+
+    s = sub.add_parser("recompute", help="recompute everyone's score")
+    s.add_argument("--as-of", help="YYYY-MM-DD (default: today in Shaoxing)")
+    s.add_argument("--chunk", type=int)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_recompute)
+
+    s = sub.add_parser("score", help="officer view of a person's score ('-' reads the ID number from stdin)")
+    s.add_argument("id_number")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_score)
+
+    s = sub.add_parser("synth", help="write a synthetic population as ingestible files")
+    s.add_argument("--residents", type=int, required=True)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", required=True)
+    s.add_argument("--as-of", help="YYYY-MM-DD (default: today)")
+    s.set_defaults(func=_cmd_synth)
+
+    s = sub.add_parser("credentials", help="API keys for collaborating units and officers")
+    csub = s.add_subparsers(dest="action", required=True)
+    c = csub.add_parser("create")
+    c.add_argument("principal_type", choices=["unit", "officer"])
+    c.add_argument("principal_id")
+    c = csub.add_parser("revoke")
+    c.add_argument("principal_type", metavar="KEY_ID")
+    s.set_defaults(func=_cmd_credentials)
+
+    s = sub.add_parser("demo", help="a synthetic population ingested over HTTP and a first score lookup")
+    s.add_argument("--residents", type=int, default=2000)
+    s.add_argument("--seed", type=int, default=20260201)
+    s.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    s.add_argument("--serve", action="store_true", help="keep serving after the demo")
+    s.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GatewayError as exc:
+        print(f"error [{exc.code}]: {exc.detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""The gateway's one exception tree.
+
+Every error the gateway can report to a caller is a :class:`GatewayError` with a stable machine
+code, a fixed human title and an HTTP status. The HTTP edge renders them as RFC 9457 problem
+details in one place (``gateway.api.problems``); the CLI prints code and detail. Details are
+written by us, never copied from ``str(exception)`` of a library, so no path, token, ID number or
+raw input can leak through them.
+
+    GatewayError
+    ├── ConfigurationError            500 configuration_error
+    ├── InvalidScoringModel           500 invalid_scoring_model
+    ├── InvalidCatalogue              500 invalid_catalogue
+    ├── BadRequest                    400 bad_request
+    │   ├── MalformedBody             400 malformed_body
+    │   ├── UnsupportedMediaType      415 unsupported_media_type
+    │   └── PayloadTooLarge           413 payload_too_large
+    ├── ValidationFailed              422 validation_failed
+    │   └── InvalidResidentId         422 invalid_id_number
+    ├── AuthenticationRequired        401 unauthenticated
+    ├── PermissionDenied              403 forbidden
+    ├── NotFound                      404 not_found
+    ├── Conflict                      409 conflict
+    └── ServiceUnavailable            503 unavailable
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthenticationRequired",
+    "BadRequest",
+    "ConfigurationError",
+    "Conflict",
+    "GatewayError",
+    "InvalidCatalogue",
+    "InvalidResidentId",
+    "InvalidScoringModel",
+    "MalformedBody",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ServiceUnavailable",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+]
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway reports.
+
+    ``code`` is stable and machine-readable; ``title`` is fixed per class; ``detail`` is an
+    occurrence-specific sentence written by the gateway; ``extensions`` become extra members of
+    the problem document (they must never hold secrets or personal data).
+    """
+
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extensions = extensions
+
+
+class ConfigurationError(GatewayError):
+    code = "configuration_error"
+    title = "The gateway is not configured correctly"
+
+
+class InvalidScoringModel(GatewayError):
+    code = "invalid_scoring_model"
+    title = "The scoring model document is invalid"
+
+
+class InvalidCatalogue(GatewayError):
+    code = "invalid_catalogue"
+    title = "The information catalogue document is invalid"
+
+
+class BadRequest(GatewayError):
+    code = "bad_request"
+    title = "The request is not acceptable"
+    status = 400
+
+
+class MalformedBody(BadRequest):
+    code = "malformed_body"
+    title = "The request body could not be parsed"
+
+
+class UnsupportedMediaType(BadRequest):
+    code = "unsupported_media_type"
+    title = "The request body has an unsupported media type"
+    status = 415
+
+
+class PayloadTooLarge(BadRequest):
+    code = "payload_too_large"
+    title = "The request body is larger than allowed"
+    status = 413
+
+
+class ValidationFailed(GatewayError):
+    code = "validation_failed"
+    title = "The request did not pass validation"
+    status = 422
+
+
+class InvalidResidentId(ValidationFailed):
+    """A resident ID number that breaks GB 11643-1999.
+
+    ``reason`` is one of ``length``, ``format``, ``region``, ``birth_date``, ``check_digit``; the
+    number itself is never part of the error.
+    """
+
+    code = "invalid_id_number"
+    title = "The resident ID number is not valid"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(_ID_REASONS.get(reason, "The ID number is not valid."), reason=reason)
+        self.reason = reason
+
+
+_ID_REASONS = {
+    "length": "An ID number has 18 characters.",
+    "format": "An ID number is 17 digits followed by a digit or X.",
+    "region": "The ID number does not start with a valid administrative division code.",
+    "birth_date": "The birth date encoded in the ID number is impossible.",
+    "check_digit": "The check digit of the ID number does not match (GB 11643-1999).",
+}
+
+
+class AuthenticationRequired(GatewayError):
+    code = "unauthenticated"
+    title = "Authentication is required"
+    status = 401
+
+
+class PermissionDenied(GatewayError):
+    code = "forbidden"
+    title = "The request is not permitted"
+    status = 403
+
+
+class NotFound(GatewayError):
+    code = "not_found"
+    title = "The resource does not exist"
+    status = 404
+
+
+class Conflict(GatewayError):
+    code = "conflict"
+    title = "The request conflicts with the current state"
+    status = 409
+
+
+class ServiceUnavailable(GatewayError):
+    code = "unavailable"
+    title = "The service is not available"
+    status = 503

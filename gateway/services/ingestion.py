@@ -1,0 +1,276 @@
+"""Ingesting batches of information records from collaborating units (measure 二(三)).
+
+Each record is checked on its own (envelope, catalogue item, the unit's grant, attributes, ID
+number, date); the valid ones of a batch are written even when others fail; a record already
+received from the same unit under the same source reference is reported as a duplicate and
+changes nothing. Everything a batch writes — people, records, the audit entry and the scores of
+the people it touched — commits in one transaction, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from gateway.catalogue import safe_messages
+from gateway.config import PROJECT_ROOT
+from gateway.errors import InvalidResidentId, MalformedBody, PayloadTooLarge, UnsupportedMediaType
+from gateway.partners import Partner
+from gateway.privacy import mask_name
+from gateway.scoring import parse_resident_id
+from gateway.services.context import Gateway, today_in_shaoxing, utcnow
+from gateway.services.scoring import recompute_people
+from gateway.store import people as people_store
+from gateway.store import records as records_store
+from gateway.store.audit import append_audit
+from gateway.store.tables import information_records, provincial_evaluations
+
+__all__ = ["BatchResult", "Rejection", "ingest_batch", "parse_batch"]
+
+log = logging.getLogger(__name__)
+
+_ENVELOPE = Draft202012Validator(
+    json.loads((PROJECT_ROOT / "schemas" / "ingest-record.schema.json").read_text(encoding="utf-8")),
+    format_checker=FormatChecker(formats=["date"]),
+)
+_NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+class _Unparseable:
+    """A batch element that was not JSON (one bad NDJSON line); rejected with its index."""
+
+
+_UNPARSEABLE = _Unparseable()
+
+
+def parse_batch(body: bytes, content_type: str | None, *, max_records: int) -> list[Any]:
+    """Split a request body into records: a JSON array, or NDJSON (one object per line).
+
+    :raises UnsupportedMediaType: for other media types.
+    :raises MalformedBody: when a JSON body is not an array of JSON values.
+    :raises PayloadTooLarge: when the batch has more than ``max_records`` records.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json":
+        try:
+            parsed = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedBody("The body is not valid JSON.") from None
+        if not isinstance(parsed, list):
+            raise MalformedBody("A JSON batch is an array of records.")
+        records: list[Any] = parsed
+    elif media in _NDJSON_TYPES:
+        records = []
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except (ValueError, UnicodeDecodeError):
+                records.append(_UNPARSEABLE)
+            if len(records) > max_records:
+                break
+    else:
+        raise UnsupportedMediaType("Send application/json (an array) or application/x-ndjson.")
+    if len(records) > max_records:
+        raise PayloadTooLarge(f"A batch holds at most {max_records} records.", max_records=max_records)
+    return records
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    code: str
+    reason: str
+
+
+@dataclass(slots=True)
+class BatchResult:
+    batch_id: str
+    unit: str
+    received: int
+    accepted: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    people_rescored: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "unit": self.unit,
+            "received": self.received,
+            "accepted": len(self.accepted),
+            "duplicates": len(self.duplicates),
+            "rejected": len(self.rejected),
+            "accepted_indexes": self.accepted,
+            "duplicate_indexes": self.duplicates,
+            "rejections": [{"index": r.index, "code": r.code, "reason": r.reason} for r in self.rejected],
+            "people_rescored": self.people_rescored,
+        }
+
+
+@dataclass(slots=True)
+class _Checked:
+    index: int
+    table_is_provincial: bool
+    row: dict[str, Any]
+    id_hash: str
+    name_hash: str
+    name_masked: str
+    birth_date: date
+
+
+def _check(gw: Gateway, unit: Partner, index: int, raw: Any, latest_day: date) -> _Checked | Rejection:
+    if raw is _UNPARSEABLE:
+        return Rejection(index, "malformed_json", "The line is not valid JSON.")
+    if not isinstance(raw, dict):
+        return Rejection(index, "invalid_record", "A record is a JSON object.")
+    problems = safe_messages(_ENVELOPE.iter_errors(raw))
+    if problems:
+        return Rejection(index, "invalid_record", "; ".join(problems))
+    item = gw.catalogue.item(raw["item"])
+    if item is None:
+        return Rejection(index, "unknown_item", "The catalogue has no such item.")
+    status = item.initial_status_for(unit.unit_kind or "")
+    if status is None:
+        return Rejection(index, "item_not_granted", "The catalogue does not grant this item to this unit.")
+    problems = item.attribute_errors(raw["attributes"])
+    if problems:
+        return Rejection(index, "invalid_attributes", "; ".join(problems))
+    occurred = date.fromisoformat(raw["occurred_at"])
+    if occurred > latest_day:
+        return Rejection(index, "future_date", "occurred_at lies in the future.")
+    try:
+        rid = parse_resident_id(raw["subject"]["id_number"])
+    except InvalidResidentId as exc:
+        return Rejection(index, "invalid_id_number", exc.detail)
+    name = raw["subject"]["name"]
+    hasher = gw.hasher
+    attrs = raw["attributes"]
+    if item.code == records_store.PROVINCIAL_ITEM:
+        row: dict[str, Any] = {
+            "unit_id": unit.id,
+            "source_ref": raw["source_ref"],
+            "score": int(attrs["score"]),
+            "evaluated_on": occurred,
+            "edition": attrs.get("edition"),
+            "status": status,
+        }
+    else:
+        number, code, until = item.scoring_values(attrs)
+        row = {
+            "unit_id": unit.id,
+            "source_ref": raw["source_ref"],
+            "item_code": item.code,
+            "catalogue_version": gw.catalogue.version,
+            "status": status,
+            "occurred_at": occurred,
+            "value_number": number,
+            "value_code": code,
+            "valid_until": until,
+            "attributes": attrs,
+        }
+    return _Checked(
+        index=index,
+        table_is_provincial=item.code == records_store.PROVINCIAL_ITEM,
+        row=row,
+        id_hash=hasher.id_hash(rid.normalised),
+        name_hash=hasher.name_hash(name),
+        name_masked=mask_name(name),
+        birth_date=rid.birth_date,
+    )
+
+
+def ingest_batch(
+    gw: Gateway,
+    unit: Partner,
+    records: Sequence[Any],
+    *,
+    recompute: bool = True,
+    as_of: date | None = None,
+) -> BatchResult:
+    """Validate and store one batch from ``unit``; recompute the scores of the people it touched."""
+    result = BatchResult(batch_id=str(uuid.uuid4()), unit=unit.id, received=len(records))
+    # A unit's clock may run a little ahead of ours around midnight; a day's grace, no more.
+    latest_day = (as_of or today_in_shaoxing()) + timedelta(days=1)
+    checked: list[_Checked] = []
+    seen_refs: set[str] = set()
+    for index, raw in enumerate(records):
+        outcome = _check(gw, unit, index, raw, latest_day)
+        if isinstance(outcome, Rejection):
+            result.rejected.append(outcome)
+        elif outcome.row["source_ref"] in seen_refs:
+            result.duplicates.append(index)  # the same reference twice in one batch: the first counts
+        else:
+            seen_refs.add(outcome.row["source_ref"])
+            checked.append(outcome)
+
+    with gw.engine.begin() as conn:
+        persons = people_store.ensure_people(
+            conn,
+            (people_store.NewPerson(c.id_hash, c.name_hash, c.name_masked, c.birth_date) for c in checked),
+        )
+        people_store.lock_people(conn, (p.id for p in persons.values()))
+        matched: list[_Checked] = []
+        for c in checked:
+            person = persons[c.id_hash]
+            if person.name_hash != c.name_hash:
+                # Same wording whatever the cause: the answer must not confirm who is registered.
+                result.rejected.append(
+                    Rejection(c.index, "subject_mismatch", "The subject could not be matched.")
+                )
+                continue
+            c.row["person_id"] = person.id
+            c.row["received_at"] = utcnow()
+            matched.append(c)
+        inserted = {
+            True: records_store.insert_new(
+                conn, provincial_evaluations, [c.row for c in matched if c.table_is_provincial]
+            ),
+            False: records_store.insert_new(
+                conn, information_records, [c.row for c in matched if not c.table_is_provincial]
+            ),
+        }
+        touched: set[int] = set()
+        for c in matched:
+            if c.row["source_ref"] in inserted[c.table_is_provincial]:
+                result.accepted.append(c.index)
+                touched.add(c.row["person_id"])
+            else:
+                result.duplicates.append(c.index)
+        if recompute and touched:
+            result.people_rescored = len(recompute_people(conn, gw, touched, trigger="ingest", as_of=as_of))
+        append_audit(
+            conn,
+            actor_type="unit",
+            actor_id=unit.id,
+            action="ingest.batch",
+            target_type="batch",
+            target_ref=result.batch_id,
+            details={
+                "received": result.received,
+                "accepted": len(result.accepted),
+                "duplicates": len(result.duplicates),
+                "rejected": len(result.rejected),
+                "catalogue_version": gw.catalogue.version,
+            },
+        )
+    result.accepted.sort()
+    result.duplicates.sort()
+    result.rejected.sort(key=lambda r: r.index)
+    log.info(
+        "batch %s from %s: %d accepted, %d duplicates, %d rejected",
+        result.batch_id,
+        unit.id,
+        len(result.accepted),
+        len(result.duplicates),
+        len(result.rejected),
+    )
+    return result

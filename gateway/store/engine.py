@@ -1,0 +1,88 @@
+"""Engines for the embedded SQLite default and for PostgreSQL, and migrations on start.
+
+Several gateway processes may share one PostgreSQL database, so nothing here keeps state that
+other processes need: replay caches, status lists and mapping versions live in tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from gateway.errors import ConfigurationError
+
+__all__ = ["MIGRATIONS_DIR", "make_engine", "migrate", "ping"]
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Any fixed 64-bit number: serialises concurrent "migrate on start" across processes on PostgreSQL.
+_MIGRATION_LOCK = 0x5358_4754_5759_0001
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling is switched off so that "begin" below decides:
+    # BEGIN IMMEDIATE takes the write lock up front, so two writers wait for each other
+    # (busy_timeout) instead of failing with "database is locked" when a read upgrades to a write.
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``; a SQLite file's directory is created with mode 0700."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigurationError("GATEWAY_DATABASE_URL is not a valid database URL.") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ConfigurationError("Use the psycopg 3 driver: postgresql+psycopg://…")
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    raise ConfigurationError("Only SQLite and PostgreSQL databases are supported.")
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision``; safe to call from several processes at once."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def ping(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        log.warning("database ping failed")
+        return False

@@ -1,0 +1,96 @@
+"""People, keyed by the HMAC of their ID number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Connection, select
+
+from gateway.store.dialect import insert_ignoring_conflicts
+from gateway.store.tables import people
+
+__all__ = ["NewPerson", "PersonRow", "ensure_people", "find_person", "lock_people"]
+
+_IN_CHUNK = 500  # keeps IN lists well under SQLite's and psycopg's parameter limits
+
+
+@dataclass(frozen=True, slots=True)
+class NewPerson:
+    id_hash: str
+    name_hash: str
+    name_masked: str
+    birth_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    id: int
+    id_hash: str
+    name_hash: str
+    name_masked: str
+    birth_date: date
+
+
+def ensure_people(conn: Connection, candidates: Iterable[NewPerson]) -> dict[str, PersonRow]:
+    """Insert the people not yet known (first writer wins) and return every candidate's row."""
+    unique = {c.id_hash: c for c in candidates}
+    if not unique:
+        return {}
+    now = datetime.now(UTC)
+    conn.execute(
+        insert_ignoring_conflicts(conn, people, ["id_hash"]),
+        [
+            {
+                "id_hash": c.id_hash,
+                "name_hash": c.name_hash,
+                "name_masked": c.name_masked,
+                "birth_date": c.birth_date,
+                "created_at": now,
+            }
+            for c in unique.values()
+        ],
+    )
+    return _rows_by_hash(conn, list(unique))
+
+
+def _rows_by_hash(conn: Connection, hashes: list[str]) -> dict[str, PersonRow]:
+    out: dict[str, PersonRow] = {}
+    cols = (people.c.id, people.c.id_hash, people.c.name_hash, people.c.name_masked, people.c.birth_date)
+    for i in range(0, len(hashes), _IN_CHUNK):
+        for row in conn.execute(select(*cols).where(people.c.id_hash.in_(hashes[i : i + _IN_CHUNK]))):
+            out[row.id_hash] = PersonRow(row.id, row.id_hash, row.name_hash, row.name_masked, row.birth_date)
+    return out
+
+
+def find_person(conn: Connection, id_hash: str) -> PersonRow | None:
+    return _rows_by_hash(conn, [id_hash]).get(id_hash)
+
+
+def lock_people(conn: Connection, person_ids: Iterable[int]) -> None:
+    """Serialise writers per person on PostgreSQL, in id order so two batches cannot deadlock.
+
+    Without it two processes ingesting for one person could each recompute from a snapshot that
+    lacks the other's record, and the later commit would leave a stale current score. SQLite
+    needs nothing: BEGIN IMMEDIATE already serialises writers.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    ids = sorted(set(person_ids))
+    for i in range(0, len(ids), _IN_CHUNK):
+        conn.execute(
+            select(people.c.id)
+            .where(people.c.id.in_(ids[i : i + _IN_CHUNK]))
+            .order_by(people.c.id)
+            .with_for_update()
+        ).all()
+
+
+def birth_dates(conn: Connection, person_ids: list[int]) -> Mapping[int, date]:
+    out: dict[int, date] = {}
+    for i in range(0, len(person_ids), _IN_CHUNK):
+        chunk = person_ids[i : i + _IN_CHUNK]
+        for pid, born in conn.execute(select(people.c.id, people.c.birth_date).where(people.c.id.in_(chunk))):
+            out[pid] = born
+    return out

@@ -1,0 +1,167 @@
+"""The database schema as SQLAlchemy Core tables.
+
+Core, not the ORM: the hot paths (ingestion, recompute, issuance) run bulk statements and
+primary-key selects, where a Session would cost several times more per call. Alembic migrations
+under ``migrations/`` create exactly these tables; a test compares the two.
+
+No column holds a raw ID number or name: people are keyed by ``id_hash`` (HMAC-SHA-256 under the
+pepper) and names survive only as ``name_hash`` and the masked ``name_masked``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "api_credentials",
+    "audit_log",
+    "current_scores",
+    "information_records",
+    "metadata",
+    "people",
+    "provincial_evaluations",
+    "score_history",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit identities.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+Stamp = DateTime(timezone=True)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("id_hash", String(64), nullable=False, unique=True),
+    Column("name_hash", String(64), nullable=False),
+    Column("name_masked", String(64), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+)
+
+provincial_evaluations = Table(
+    "provincial_evaluations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("unit_id", String(64), nullable=False),
+    Column("source_ref", String(128), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("evaluated_on", Date, nullable=False),
+    Column("edition", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("received_at", Stamp, nullable=False),
+    Column("status_changed_at", Stamp),
+    Column("status_reason", String(256)),
+    UniqueConstraint("unit_id", "source_ref", name="uq_provincial_evaluations_unit_ref"),
+)
+
+information_records = Table(
+    "information_records",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("unit_id", String(64), nullable=False),
+    Column("source_ref", String(128), nullable=False),
+    Column("item_code", String(48), nullable=False),
+    Column("catalogue_version", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("occurred_at", Date, nullable=False),
+    # The catalogue-mapped values the scoring core reads, so that recompute never parses JSON.
+    Column("value_number", Float),
+    Column("value_code", String(48)),
+    Column("valid_until", Date),
+    Column("attributes", Json, nullable=False),
+    Column("received_at", Stamp, nullable=False),
+    Column("status_changed_at", Stamp),
+    Column("status_reason", String(256)),
+    UniqueConstraint("unit_id", "source_ref", name="uq_information_records_unit_ref"),
+)
+Index("ix_information_records_status_item", information_records.c.status, information_records.c.item_code)
+
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False),
+    Column("computed_at", Stamp, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("reason", String(48)),
+    Column("score", Integer),
+    Column("tier", String(16)),
+    Column("breakdown", Json, nullable=False),
+)
+Index("ix_score_history_person_id_id", score_history.c.person_id, score_history.c.id)
+
+# The latest computation per person, kept beside the history so that issuance is one PK select.
+current_scores = Table(
+    "current_scores",
+    metadata,
+    Column("person_id", Id, ForeignKey("people.id"), primary_key=True, autoincrement=False),
+    Column("score_id", Id, nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("reason", String(48)),
+    Column("score", Integer),
+    Column("tier", String(16)),
+    Column("model_version", String(32), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("computed_at", Stamp, nullable=False),
+)
+
+# Append-only: migrations add triggers on both databases that refuse UPDATE and DELETE.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Stamp, nullable=False),
+    Column("actor_type", String(32), nullable=False),
+    Column("actor_id", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_ref", String(128), nullable=False),
+    Column("details", Json, nullable=False),
+)
+Index("ix_audit_log_target", audit_log.c.target_type, audit_log.c.target_ref)
+
+# Per-principal API keys: the collaborating units' and officers' credential until the partner
+# registry's signed client assertions replace them. Only a SHA-256 of the secret is kept.
+api_credentials = Table(
+    "api_credentials",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("principal_type", String(16), nullable=False),
+    Column("principal_id", String(64), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("revoked_at", Stamp),
+    Column("note", Text),
+)

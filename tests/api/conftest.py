@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.api.app import create_app
+from gateway.services.context import Gateway
+from gateway.services.credentials import create_api_key
+
+
+@pytest.fixture
+def client(gw: Gateway) -> Iterator[TestClient]:
+    with TestClient(create_app(gw), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def keys(gw: Gateway) -> dict[str, str]:
+    units = [p.id for p in gw.partners.all() if p.kind == "collaborating_unit"]
+    with gw.engine.begin() as conn:
+        out = {u: create_api_key(conn, gw, "unit", u) for u in units}
+        out["officer"] = create_api_key(conn, gw, "officer", "officer-007")
+    return out
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,85 @@
+"""After a real ingestion run, no raw ID number or name is anywhere in the database or the logs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect, select, table, text
+
+from gateway.api.app import create_app
+from gateway.services.context import Gateway
+from gateway.services.credentials import create_api_key
+from gateway.services.officer import score_view
+from gateway.services.scoring import recompute_all
+from gateway.synth import generate
+
+
+def _forms(value: str) -> list[bytes]:
+    """The ways a value could be stored: UTF-8 text, and JSON with non-ASCII escaped."""
+    escaped = json.dumps(value)[1:-1]
+    forms = {value.encode("utf-8"), escaped.encode("ascii")}
+    return sorted(forms)
+
+
+def _dump_database(gw: Gateway) -> bytes:
+    chunks: list[bytes] = []
+    with gw.engine.connect() as conn:
+        for name in inspect(conn).get_table_names():
+            cols = [c["name"] for c in inspect(conn).get_columns(name)]
+            for row in conn.execute(select(*[text(f'"{c}"') for c in cols]).select_from(table(name))):
+                chunks.append(repr(tuple(row)).encode("utf-8"))
+                chunks.append(json.dumps([str(v) for v in row]).encode("ascii"))
+    if gw.engine.dialect.name == "sqlite":
+        db = Path(str(gw.engine.url.database))
+        for path in (db, db.with_name(db.name + "-wal")):
+            if path.exists():
+                chunks.append(path.read_bytes())
+    return b"\n".join(chunks)
+
+
+def test_no_raw_id_number_or_name_in_database_or_logs(
+    gw: Gateway, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    population = tmp_path / "population"
+    generate(120, 7, population, date(2026, 6, 1))
+    manifest = json.loads((population / "manifest.json").read_text())
+    with gw.engine.begin() as conn:
+        keys = {f["unit"]: create_api_key(conn, gw, "unit", f["unit"]) for f in manifest["files"]}
+    with TestClient(create_app(gw)) as client:
+        for f in manifest["files"]:
+            body = (population / f["path"]).read_bytes()
+            resp = client.post(
+                "/v1/ingest/records",
+                content=body,
+                headers={
+                    "Authorization": f"Bearer {keys[f['unit']]}",
+                    "Content-Type": "application/x-ndjson",
+                },
+            )
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["rejected"] == 0
+    recompute_all(gw, as_of=date(2026, 6, 1))
+    with (population / "residents.csv").open(encoding="utf-8") as fh:
+        residents = list(csv.DictReader(fh))
+    score_view(gw, "officer-scan", residents[0]["id_number"])
+
+    stored = _dump_database(gw)
+    logged = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records).encode("utf-8")
+    assert len(stored) > 10_000 and residents
+    for person in residents:
+        for value in (
+            person["id_number"],
+            person["id_number"].lower(),
+            person["id_number"][:17],
+            person["name"],
+        ):
+            for form in _forms(value):
+                assert form not in stored, "a raw ID number or name reached the database"
+                assert form not in logged, "a raw ID number or name reached the logs"
