@@ -103,10 +103,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
         for k in totals:
             totals[k] += counts[k]
-    print(
-        f"total: {totals['accepted']} accepted, {totals['duplicates']} duplicates, "
-        f"{totals['rejected']} rejected"
-    )
+    print(f"total: {totals['accepted']} accepted, {totals['duplicates']} duplicates, {totals['rejected']} rejected")
     return 0
 
 
@@ -165,9 +162,7 @@ def render_score(view: dict[str, Any]) -> str:
         refs = ", ".join(f"{r.get('item', '?')}@{r.get('unit', '?')}" for r in entry["records"][:4])
         more = f" +{len(entry['records']) - 4} more" if len(entry["records"]) > 4 else ""
         capped = " (capped)" if entry["capped"] else ""
-        lines.append(
-            f"  {entry['family']:<10} {entry['indicator']:<28} {entry['points']:>8.2f}{capped}  {refs}{more}"
-        )
+        lines.append(f"  {entry['family']:<10} {entry['indicator']:<28} {entry['points']:>8.2f}{capped}  {refs}{more}")
     return "\n".join(lines)
 
 
@@ -197,6 +192,35 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from gateway.verify_cli import run_verify
+
+    text = sys.stdin.read() if args.token == "-" else args.token  # noqa: S105 - "-" means stdin
+    return run_verify(text, jwks_file=args.jwks, issuer=args.issuer, audience=args.audience)
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    gw = _gateway(args)
+    if args.action == "rotate":
+        active, nxt = gw.keyring.rotate()
+        print(f"active: {active.kid} ({active.alg})")
+        shown = nxt.kid if nxt else "none — add a PEM file to the keys directory"
+        print(f"next (pre-published, not signing): {shown}")
+        return 0
+    for row in gw.keyring.rows():
+        until = f" published until {row.publish_until:%Y-%m-%d %H:%M}" if row.publish_until else ""
+        print(f"{row.kid}  {row.alg:<6} {row.state:<8} created {row.created_at:%Y-%m-%d %H:%M}{until}")
+    return 0
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from gateway.api.openapi import write_openapi
+
+    path = write_openapi(Path(args.out) if args.out else None)
+    print(f"wrote {path}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -219,9 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path")
     s.add_argument("--unit", help="the collaborating unit the file comes from (single file)")
     s.add_argument("--batch", type=int, default=1000)
-    s.add_argument(
-        "--no-recompute", action="store_true", help="skip per-batch rescoring (run recompute after)"
-    )
+    s.add_argument("--no-recompute", action="store_true", help="skip per-batch rescoring (run recompute after)")
     s.set_defaults(func=_cmd_ingest)
 
     s = sub.add_parser("recompute", help="recompute everyone's score")
@@ -242,14 +264,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", help="YYYY-MM-DD (default: today)")
     s.set_defaults(func=_cmd_synth)
 
-    s = sub.add_parser("credentials", help="API keys for collaborating units and officers")
+    s = sub.add_parser("credentials", help="API keys for credit officers (partners use private_key_jwt)")
     csub = s.add_subparsers(dest="action", required=True)
     c = csub.add_parser("create")
-    c.add_argument("principal_type", choices=["unit", "officer"])
+    c.add_argument("principal_type", choices=["officer"])
     c.add_argument("principal_id")
     c = csub.add_parser("revoke")
     c.add_argument("principal_type", metavar="KEY_ID")
     s.set_defaults(func=_cmd_credentials)
+
+    s = sub.add_parser("verify", help="verify a score assertion with public keys only ('-' reads stdin)")
+    s.add_argument("token")
+    s.add_argument("--jwks", help="a JWKS file (otherwise the keys are discovered from --issuer)")
+    s.add_argument("--issuer", help="the expected iss (default: this gateway's); its keys are discovered unless --jwks")
+    s.add_argument("--audience", help="your partner id: the assertion must be addressed to it")
+    s.set_defaults(func=_cmd_verify)
+
+    s = sub.add_parser("keys", help="the gateway's signing keys")
+    ksub = s.add_subparsers(dest="action", required=True)
+    ksub.add_parser("list")
+    ksub.add_parser("rotate", help="promote the pre-published next key, retire the active one")
+    s.set_defaults(func=_cmd_keys)
+
+    s = sub.add_parser("openapi", help="write the OpenAPI document (default openapi/openapi.json)")
+    s.add_argument("--out")
+    s.set_defaults(func=_cmd_openapi)
 
     s = sub.add_parser("demo", help="a synthetic population ingested over HTTP and a first score lookup")
     s.add_argument("--residents", type=int, default=2000)

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 from urllib.parse import urlsplit
 
 from gateway.errors import ConfigurationError
@@ -39,9 +39,20 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     return value
 
 
-def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+@overload
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path: ...
+@overload
+def _path(env: Mapping[str, str], name: str, default: None) -> Path | None: ...
+def _path(env: Mapping[str, str], name: str, default: Path | None) -> Path | None:
     raw = env.get(name)
     return Path(raw).expanduser().resolve() if raw else default
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}.")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,16 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     recompute_chunk: int = 5000
     log_level: str = "INFO"
+    signing_alg: str = "ES256"
+    signing_keys_dir: Path | None = None
+    assertion_lifetime: int = 24 * 3600
+    access_token_lifetime: int = 300
+    resident_idp_issuer: str | None = None
+    resident_idp_jwks: str | None = None
+    resident_idp_audience: str | None = None
+    resident_idp_id_claim: str = "id_number"
+    resident_idp_name_claim: str = "name"
+    resident_idp_typ: str = "JWT"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +93,20 @@ class Settings:
             raise ConfigurationError("GATEWAY_ISSUER must be an https URL without query or fragment.")
         if mode == "production" and issuer == DEFAULT_ISSUER:
             raise ConfigurationError("GATEWAY_ISSUER must name this deployment in production mode.")
+        if mode == "production":
+            missing = [
+                n
+                for n in (
+                    "GATEWAY_SIGNING_KEYS_DIR",
+                    "GATEWAY_RESIDENT_IDP_ISSUER",
+                    "GATEWAY_RESIDENT_IDP_JWKS",
+                    "GATEWAY_RESIDENT_IDP_AUDIENCE",
+                )
+                if not env.get(n)
+            ]
+            if missing:
+                # Production never generates keys and never falls back to the development IdP.
+                raise ConfigurationError(f"Production mode needs {', '.join(missing)}.")
         model = env.get("GATEWAY_SCORING_MODEL")
         catalogue = env.get("GATEWAY_CATALOGUE")
         return cls(
@@ -88,6 +123,17 @@ class Settings:
             max_body_bytes=_int(env, "GATEWAY_MAX_BODY_BYTES", 16 * 1024 * 1024, low=1024, high=1 << 30),
             recompute_chunk=_int(env, "GATEWAY_RECOMPUTE_CHUNK", 5000, low=100, high=100_000),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
+            signing_alg=_choice(env, "GATEWAY_SIGNING_ALG", "ES256", ("ES256", "EdDSA")),
+            signing_keys_dir=_path(env, "GATEWAY_SIGNING_KEYS_DIR", None),
+            # RFC 8725 asks for short lives; the issue caps assertions at 7 days, tokens at 10 min.
+            assertion_lifetime=_int(env, "GATEWAY_ASSERTION_LIFETIME", 24 * 3600, low=60, high=7 * 24 * 3600),
+            access_token_lifetime=_int(env, "GATEWAY_ACCESS_TOKEN_LIFETIME", 300, low=30, high=600),
+            resident_idp_issuer=env.get("GATEWAY_RESIDENT_IDP_ISSUER") or None,
+            resident_idp_jwks=env.get("GATEWAY_RESIDENT_IDP_JWKS") or None,
+            resident_idp_audience=env.get("GATEWAY_RESIDENT_IDP_AUDIENCE") or None,
+            resident_idp_id_claim=env.get("GATEWAY_RESIDENT_IDP_ID_CLAIM", "id_number"),
+            resident_idp_name_claim=env.get("GATEWAY_RESIDENT_IDP_NAME_CLAIM", "name"),
+            resident_idp_typ=env.get("GATEWAY_RESIDENT_IDP_TYP", "JWT"),
         )
 
     @property
@@ -104,6 +150,17 @@ class Settings:
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the gateway's private signing keys live (0600 PEM files)."""
+        return self.signing_keys_dir or self.data_dir / "keys"
+
+    @property
+    def dev_idp_enabled(self) -> bool:
+        """The development identity provider stands in when no real one is configured; never in
+        production (``Settings.from_env`` and ``check_production`` refuse that)."""
+        return self.development and self.resident_idp_issuer is None
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -1,8 +1,14 @@
 """``gateway demo``: the gateway's main job on the embedded default, end to end over real HTTP.
 
-It generates a synthetic population, starts the gateway on 127.0.0.1, lets every collaborating
-unit push its records with its own API key, and has a credit officer look up a first score. Run
-it twice and the second run shows idempotent ingestion: every record comes back as a duplicate.
+1. a synthetic population is generated; 2. the gateway starts on 127.0.0.1; 3. every
+collaborating unit obtains an access token with its own key (private_key_jwt) and pushes its
+records; 4. the tier distribution; 5. a credit officer looks up a score; 6. a resident signs in
+with the development identity provider and consents to Hangzhou's platform; 7. Hangzhou obtains a
+token, receives a signed assertion and verifies it offline with the published keys and schema;
+8. the resident reads who received what. Run it twice and ingestion reports duplicates only.
+
+The partners' private keys come from ``tests/fixtures/partner-keys`` — development key pairs that
+protect nothing (see the README there).
 """
 
 from __future__ import annotations
@@ -23,14 +29,20 @@ from sqlalchemy import func, select
 
 from gateway.api.app import create_app
 from gateway.cli import render_score
+from gateway.config import PROJECT_ROOT
+from gateway.exchange import make_client_assertion, parse_jwks, read_signing_key
+from gateway.exchange.assertion import verify_score_assertion
 from gateway.services.context import Gateway
 from gateway.services.credentials import create_api_key
+from gateway.services.dev_idp import DevIdentityProvider
 from gateway.store.tables import current_scores
 from gateway.synth import generate
 
 __all__ = ["run_demo"]
 
 _BATCH = 1000
+PARTNER_KEYS = PROJECT_ROOT / "tests" / "fixtures" / "partner-keys"
+CITY = "hangzhou-credit"
 
 
 def _free_port() -> int:
@@ -60,14 +72,29 @@ class _Server:
         self.thread.join(timeout=10)
 
 
-def _push_file(client: httpx.Client, key: str, path: Path) -> Counter[str]:
+def _token(client: httpx.Client, gw: Gateway, partner_id: str) -> str:
+    key = read_signing_key(PARTNER_KEYS / f"{partner_id}.pem")
+    assertion = make_client_assertion(key, client_id=partner_id, audience=gw.settings.issuer)
+    resp = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    resp.raise_for_status()
+    return str(resp.json()["access_token"])
+
+
+def _push_file(client: httpx.Client, token: str, path: Path) -> Counter[str]:
     counts: Counter[str] = Counter()
     lines = path.read_bytes().splitlines(keepends=True)
     for i in range(0, len(lines), _BATCH):
         resp = client.post(
             "/v1/ingest/records",
             content=b"".join(lines[i : i + _BATCH]),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
         )
         resp.raise_for_status()
         body = resp.json()
@@ -76,11 +103,113 @@ def _push_file(client: httpx.Client, key: str, path: Path) -> Counter[str]:
     return counts
 
 
+def _ingest(client: httpx.Client, gw: Gateway, population: Path, manifest: dict[str, Any]) -> None:
+    print("3. each collaborating unit gets an access token with its own key and pushes its records:")
+    started = time.perf_counter()
+    total: Counter[str] = Counter()
+    for f in manifest["files"]:
+        counts = _push_file(client, _token(client, gw, f["unit"]), population / f["path"])
+        total.update(counts)
+        print(
+            f"   {f['unit']:<24} {counts['accepted']:>7,} accepted {counts['duplicates']:>7,} duplicates "
+            f"{counts['rejected']:>4,} rejected"
+        )
+    print(f"   {sum(total.values()):,} records in {time.perf_counter() - started:.1f} s")
+
+
+def _tiers(gw: Gateway) -> None:
+    with gw.engine.connect() as conn:
+        counted = select(current_scores.c.tier, func.count()).group_by(current_scores.c.tier)
+        tiers: dict[str | None, int] = {tier: n for tier, n in conn.execute(counted)}
+    labels = {t.code: t.label_zh for t in gw.model.tiers}
+    shown = ", ".join(
+        f"{c} {labels.get(c, '')}: {n:,}" for c, n in sorted(tiers.items(), key=lambda kv: str(kv[0])) if c
+    )
+    print(f"4. scores by tier (model {gw.model.version}): {shown}; no score (ineligible): {tiers.get(None, 0):,}")
+
+
+def _first_scored(client: httpx.Client, officer_key: str, population: Path) -> dict[str, str] | None:
+    print("5. a credit officer looks up synthetic residents until one has a score (POST /v1/officer/score-lookups):")
+    with (population / "residents.csv").open(encoding="utf-8") as fh:
+        for n, resident in enumerate(csv.DictReader(fh)):
+            resp = client.post(
+                "/v1/officer/score-lookups",
+                json={"id_number": resident["id_number"]},
+                headers={"Authorization": f"Bearer {officer_key}"},
+            )
+            view = resp.json()
+            if resp.status_code != 200:
+                print(f"   {resp.status_code} {view.get('code')}: {view.get('detail')}")
+                continue
+            print("   " + render_score(view).replace("\n", "\n   "))
+            if view["eligible"]:
+                return dict(resident)
+            if n >= 30:
+                break
+    return None
+
+
+def _exchange(client: httpx.Client, gw: Gateway, resident: dict[str, str]) -> None:
+    idp = DevIdentityProvider(gw.settings)
+    id_token = idp.issue_id_token(resident["id_number"], resident["name"])
+    me = {"Authorization": f"Bearer {id_token}"}
+    resp = client.post(
+        "/v1/me/consents",
+        json={
+            "audience": CITY,
+            "purposes": ["cross_city_recognition"],
+            "disclosure": "tier",
+            "valid_days": 90,
+            "channel": "app",
+        },
+        headers=me,
+    )
+    resp.raise_for_status()
+    consent = resp.json()
+    print(
+        f"6. the resident signs in (development IdP) and consents: {CITY}, cross_city_recognition, tier only, "
+        f"until {consent.get('expires_at')} ({consent['id']})"
+    )
+
+    token = _token(client, gw, CITY)
+    resp = client.post(
+        "/v1/assertions",
+        json={
+            "subject": {"id_number": resident["id_number"], "name": resident["name"]},
+            "purpose": "cross_city_recognition",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    resp.raise_for_status()
+    assertion = resp.json()["assertion"]
+    print(f"7. {CITY} obtained a token (private_key_jwt) and received a {len(assertion)}-byte assertion;")
+    # Offline verification: the partner fetched the JWKS once; nothing else is asked of the gateway.
+    jwks = client.get("/.well-known/jwks.json").json()
+    keys = parse_jwks(jwks).keys
+    verified = verify_score_assertion(assertion, keys, issuer=gw.settings.issuer, audience=CITY)
+    c = verified.claims
+    print(
+        f"   verified offline with the published JWKS ({len(keys)} keys) and the schema: "
+        f"typ {verified.header['typ']}, kid {verified.header['kid'][:12]}…"
+    )
+    print(
+        f"   tier {c['tier']['code']} {c['tier']['label']['zh']} → {c['regional_tier']['scheme']} "
+        f"level {c['regional_tier']['level']} (crosswalk {c['regional_tier']['crosswalk']['id']} "
+        f"v{c['regional_tier']['crosswalk']['version']}); pairwise sub {c['sub'][:10]}…; no score disclosed: "
+        f"{'score' not in c}"
+    )
+    log = client.get("/v1/me/disclosures", headers=me).json()
+    rows = log if isinstance(log, list) else log.get("disclosures", [])
+    print(
+        f"8. the resident's disclosure log (GET /v1/me/disclosures): {len(rows)} entries, "
+        f"latest to {rows[0]['audience'] if rows else '-'} for {rows[0]['purpose'] if rows else '-'}"
+    )
+
+
 def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
     gw = Gateway.build()
-    data_dir = gw.settings.data_dir
-    population = data_dir / "demo-population"
-    print(f"data directory: {data_dir}  (database: {gw.engine.url.render_as_string(hide_password=True)})")
+    population = gw.settings.data_dir / "demo-population"
+    print(f"data directory: {gw.settings.data_dir}  (database: {gw.engine.url.render_as_string(hide_password=True)})")
     manifest_path = population / "manifest.json"
     if manifest_path.exists() and json.loads(manifest_path.read_text())["residents"] == residents:
         print(f"1. synthetic population of {residents:,} residents already in {population}")
@@ -88,61 +217,19 @@ def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
         print(f"1. generating {residents:,} synthetic residents (seed {seed}) into {population}")
         generate(residents, seed, population, date.today())
     manifest = json.loads(manifest_path.read_text())
-
     with gw.engine.begin() as conn:
-        keys = {f["unit"]: create_api_key(conn, gw, "unit", f["unit"]) for f in manifest["files"]}
         officer_key = create_api_key(conn, gw, "officer", "demo-officer")
     port = port or _free_port()
-    app = create_app(gw)
-    with _Server(app, port), httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-        print(
-            f"2. gateway listening on http://127.0.0.1:{port} "
-            f"(ready: {client.get('/readyz').json()['status']})"
-        )
-        print("3. collaborating units push their records over HTTP (NDJSON, batches of 1,000):")
-        started = time.perf_counter()
-        total: Counter[str] = Counter()
-        for f in manifest["files"]:
-            counts = _push_file(client, keys[f["unit"]], population / f["path"])
-            total.update(counts)
-            print(
-                f"   {f['unit']:<24} {counts['accepted']:>7,} accepted {counts['duplicates']:>7,} duplicates "
-                f"{counts['rejected']:>4,} rejected"
-            )
-        print(f"   {sum(total.values()):,} records in {time.perf_counter() - started:.1f} s")
-
-        with gw.engine.connect() as conn:
-            counted = select(current_scores.c.tier, func.count()).group_by(current_scores.c.tier)
-            tiers: dict[str | None, int] = {tier: n for tier, n in conn.execute(counted)}
-        labels = {t.code: t.label_zh for t in gw.model.tiers}
-        shown = ", ".join(
-            f"{code} {labels.get(code, '')}: {n:,}"
-            for code, n in sorted(tiers.items(), key=lambda kv: str(kv[0]))
-            if code
-        )
-        print(
-            f"4. scores by tier (model {gw.model.version}): {shown}; "
-            f"no score (ineligible): {tiers.get(None, 0):,}"
-        )
-
-        print(
-            "5. a credit officer looks up synthetic residents until one has a score "
-            "(POST /v1/officer/score-lookups):"
-        )
-        with (population / "residents.csv").open(encoding="utf-8") as fh:
-            for n, resident in enumerate(csv.DictReader(fh)):
-                resp = client.post(
-                    "/v1/officer/score-lookups",
-                    json={"id_number": resident["id_number"]},
-                    headers={"Authorization": f"Bearer {officer_key}"},
-                )
-                view = resp.json()
-                if resp.status_code != 200:
-                    print(f"   {resp.status_code} {view.get('code')}: {view.get('detail')}")
-                    continue
-                print("   " + render_score(view).replace("\n", "\n   "))
-                if view["eligible"] or n >= 20:
-                    break
+    with (
+        _Server(create_app(gw), port),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client,
+    ):
+        print(f"2. gateway listening on http://127.0.0.1:{port} (ready: {client.get('/readyz').json()['status']})")
+        _ingest(client, gw, population, manifest)
+        _tiers(gw)
+        resident = _first_scored(client, officer_key, population)
+        if resident is not None:
+            _exchange(client, gw, resident)
         if serve:
             print(f"serving on http://127.0.0.1:{port} — Ctrl-C to stop")
             try:

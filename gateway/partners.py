@@ -20,7 +20,8 @@ from jsonschema import Draft202012Validator
 
 from gateway.catalogue import safe_messages
 from gateway.config import PROJECT_ROOT
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, GatewayError
+from gateway.exchange import VerificationKey, parse_jwks
 
 __all__ = ["Partner", "PartnerRegistry", "load_partner_documents"]
 
@@ -42,9 +43,17 @@ class Partner:
     allowed_disclosure: frozenset[str] = frozenset()
     example: bool = False
     document: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Parsed once when the registry loads; never per request.
+    keys: Mapping[str, VerificationKey] = field(default_factory=dict, repr=False)
 
 
 def _partner(doc: Mapping[str, Any]) -> Partner:
+    keys: Mapping[str, VerificationKey] = {}
+    if doc.get("jwks") is not None:
+        parsed = parse_jwks(doc["jwks"])
+        if not parsed.keys:
+            raise ConfigurationError(f"Partner {doc['id']} publishes no usable key.")
+        keys = parsed.keys
     return Partner(
         id=doc["id"],
         name_zh=doc["name"]["zh"],
@@ -59,6 +68,7 @@ def _partner(doc: Mapping[str, Any]) -> Partner:
         allowed_disclosure=frozenset(doc.get("allowed_disclosure", ())),
         example=bool(doc.get("example", False)),
         document=doc,
+        keys=keys,
     )
 
 
@@ -81,7 +91,10 @@ def load_partner_documents(directory: Path) -> dict[str, Partner]:
             raise ConfigurationError(f"Partner file {path.name}: {'; '.join(problems[:3])}")
         if doc["id"] != path.stem:
             raise ConfigurationError(f"Partner file {path.name} must be named after its id.")
-        partners[doc["id"]] = _partner(doc)
+        try:
+            partners[doc["id"]] = _partner(doc)
+        except GatewayError as exc:
+            raise ConfigurationError(f"Partner file {path.name}: {exc.detail}") from None
     return partners
 
 

@@ -138,9 +138,7 @@ def test_name_mismatch_is_refused_without_saying_why(gw: Gateway) -> None:
         [record("donation", {"amount_yuan": 10}, ref="n-2", id_number=idn, name="钱七")],
         as_of=AS_OF,
     )
-    assert [(r.code, r.reason) for r in result.rejected] == [
-        ("subject_mismatch", "The subject could not be matched.")
-    ]
+    assert [(r.code, r.reason) for r in result.rejected] == [("subject_mismatch", "The subject could not be matched.")]
 
 
 def test_every_batch_is_audited(gw: Gateway) -> None:

@@ -14,10 +14,10 @@ from sqlalchemy import inspect, select, table, text
 
 from gateway.api.app import create_app
 from gateway.services.context import Gateway
-from gateway.services.credentials import create_api_key
 from gateway.services.officer import score_view
 from gateway.services.scoring import recompute_all
 from gateway.synth import generate
+from tests.support.partners import access_token
 
 
 def _forms(value: str) -> list[bytes]:
@@ -50,9 +50,8 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
     population = tmp_path / "population"
     generate(120, 7, population, date(2026, 6, 1))
     manifest = json.loads((population / "manifest.json").read_text())
-    with gw.engine.begin() as conn:
-        keys = {f["unit"]: create_api_key(conn, gw, "unit", f["unit"]) for f in manifest["files"]}
     with TestClient(create_app(gw)) as client:
+        keys = {f["unit"]: access_token(client, f["unit"]) for f in manifest["files"]}
         for f in manifest["files"]:
             body = (population / f["path"]).read_bytes()
             resp = client.post(

@@ -9,10 +9,10 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.api.problems import install_problem_handlers
-from gateway.api.routes import health, ingest, officer
+from gateway.api.routes import exchange, health, ingest, me, oauth, officer
 from gateway.services.context import Gateway
 
-__all__ = ["create_app"]
+__all__ = ["build_app", "create_app"]
 
 DESCRIPTION = (
     "The Shaoxing integrity-score exchange gateway: collaborating units push information records, "
@@ -22,8 +22,8 @@ DESCRIPTION = (
 )
 
 
-def create_app(gw: Gateway | None = None) -> FastAPI:
-    gateway = gw or Gateway.build()
+def build_app() -> FastAPI:
+    """The application's routes and handlers, with no gateway context attached (OpenAPI export)."""
     kwargs: dict[str, Any] = {}
     # FastAPI's built-in telemetry costs ~12 µs a request and exports nothing here; off where the
     # installed version has the switch.
@@ -35,10 +35,19 @@ def create_app(gw: Gateway | None = None) -> FastAPI:
         description=DESCRIPTION,
         **kwargs,
     )
-    app.state.gateway = gateway
-    app.state.issuer = gateway.settings.issuer
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(oauth.router)
+    app.include_router(exchange.router)
     app.include_router(ingest.router)
     app.include_router(officer.router)
+    app.include_router(me.router)
+    return app
+
+
+def create_app(gw: Gateway | None = None) -> FastAPI:
+    gateway = gw or Gateway.build()
+    app = build_app()
+    app.state.gateway = gateway
+    app.state.issuer = gateway.settings.issuer
     return app

@@ -1,7 +1,13 @@
-"""Request dependencies: the process's gateway context and the authenticated caller."""
+"""Request dependencies: the process's gateway context and the authenticated caller.
+
+Three kinds of caller, three security schemes in the OpenAPI document: partners (cities, banks,
+incentive providers, collaborating units) with an access token from ``/oauth/token``; credit
+officers with an API key; residents with an ID token of the real-name identity provider.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,12 +18,37 @@ from gateway.errors import AuthenticationRequired, PermissionDenied
 from gateway.partners import Partner
 from gateway.services.context import Gateway
 from gateway.services.credentials import Principal, authenticate_api_key
+from gateway.services.oauth import INGEST_SCOPE, PartnerPrincipal
+from gateway.services.resident_identity import Resident
 
-__all__ = ["BearerCredentials", "GatewayDep", "OfficerDep", "UnitDep", "get_gateway"]
+__all__ = [
+    "ExchangePartnerDep",
+    "GatewayDep",
+    "OfficerDep",
+    "ResidentDep",
+    "UnitDep",
+    "get_gateway",
+]
 
-# auto_error=False: a missing header must become our 401 problem, not FastAPI's bare 403.
-_bearer = HTTPBearer(auto_error=False, description="An API key issued with `gateway credentials create`.")
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+# auto_error=False everywhere: a missing header must become our 401 problem, not a bare 403.
+_partner_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="partnerAccessToken",
+    description="An access token from POST /oauth/token (client credentials with private_key_jwt).",
+)
+_officer_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="officerApiKey",
+    description="A credit officer's API key from `gateway credentials create officer NAME`.",
+)
+_resident_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="residentIdToken",
+    description="An ID token from the real-name identity provider (the development IdP in development mode).",
+)
+PartnerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_partner_bearer)]
+OfficerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_officer_bearer)]
+ResidentCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_resident_bearer)]
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -28,30 +59,57 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-async def authenticate(gw: GatewayDep, credentials: BearerCredentials) -> Principal:
+def authenticate_partner(gw: GatewayDep, credentials: PartnerCredentials) -> PartnerPrincipal:
     if credentials is None:
-        raise AuthenticationRequired("Send an Authorization: Bearer credential.")
+        raise AuthenticationRequired("Send an access token from /oauth/token as a Bearer credential.")
+    return gw.oauth.authenticate(credentials.credentials)
+
+
+PartnerDep = Annotated[PartnerPrincipal, Depends(authenticate_partner)]
+
+
+def _partner_of_kind(*kinds: str) -> Callable[[PartnerPrincipal], PartnerPrincipal]:
+    def check(principal: PartnerDep) -> PartnerPrincipal:
+        if principal.partner.kind not in kinds:
+            raise PermissionDenied("This kind of partner may not call this endpoint.")
+        return principal
+
+    return check
+
+
+def require_unit(
+    principal: Annotated[PartnerPrincipal, Depends(_partner_of_kind("collaborating_unit"))],
+) -> Partner:
+    if INGEST_SCOPE not in principal.scopes:
+        raise PermissionDenied("The access token does not carry the ingest scope.")
+    return principal.partner
+
+
+UnitDep = Annotated[Partner, Depends(require_unit)]
+ExchangePartnerDep = Annotated[
+    PartnerPrincipal,
+    Depends(_partner_of_kind("city_platform", "financial_institution", "incentive_provider")),
+]
+
+
+async def require_officer(gw: GatewayDep, credentials: OfficerCredentials) -> Principal:
+    if credentials is None:
+        raise AuthenticationRequired("Send an officer API key as a Bearer credential.")
     principal = await run_in_threadpool(authenticate_api_key, gw, credentials.credentials)
     if principal is None:
         raise AuthenticationRequired("The credential is not valid.")
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(authenticate)]
-
-
-def require_unit(gw: GatewayDep, principal: PrincipalDep) -> Partner:
-    partner = gw.partners.enabled(principal.id) if principal.type == "unit" else None
-    if partner is None or partner.kind != "collaborating_unit":
-        raise PermissionDenied("Only a collaborating unit may push records.")
-    return partner
-
-
-def require_officer(principal: PrincipalDep) -> Principal:
     if principal.type != "officer":
         raise PermissionDenied("Only a credit officer may do this.")
     return principal
 
 
-UnitDep = Annotated[Partner, Depends(require_unit)]
 OfficerDep = Annotated[Principal, Depends(require_officer)]
+
+
+def authenticate_resident(gw: GatewayDep, credentials: ResidentCredentials) -> Resident:
+    if credentials is None:
+        raise AuthenticationRequired("Send the identity provider's ID token as a Bearer credential.")
+    return gw.residents.authenticate(credentials.credentials)
+
+
+ResidentDep = Annotated[Resident, Depends(authenticate_resident)]

@@ -81,8 +81,7 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
-        for e in exc.errors()
+        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors()
     ]
     body = _body(
         request,
@@ -105,9 +104,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Logged with its type only: the message of an arbitrary exception may hold request data.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    body = _body(
-        request, "internal_error", "Internal error", 500, "The gateway could not complete the request."
-    )
+    body = _body(request, "internal_error", "Internal error", 500, "The gateway could not complete the request.")
     return JSONResponse(body, status_code=500, media_type=PROBLEM_MEDIA_TYPE)
 
 

@@ -29,11 +29,7 @@ _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
 
 
 def _where(error: ValidationError) -> str:
-    parts = [
-        str(p)
-        for p in error.absolute_path
-        if isinstance(p, int) or (isinstance(p, str) and _SAFE_NAME.match(p))
-    ]
+    parts = [str(p) for p in error.absolute_path if isinstance(p, int) or (isinstance(p, str) and _SAFE_NAME.match(p))]
     return ".".join(parts)
 
 
@@ -43,11 +39,7 @@ def safe_messages(errors: Iterable[ValidationError], prefix: str = "") -> list[s
     for error in errors:
         where = ".".join(p for p in (prefix.rstrip("."), _where(error)) if p) or "(root)"
         rule = error.validator
-        if (
-            rule == "required"
-            and isinstance(error.instance, dict)
-            and isinstance(error.validator_value, list)
-        ):
+        if rule == "required" and isinstance(error.instance, dict) and isinstance(error.validator_value, list):
             missing = [str(p) for p in error.validator_value if p not in error.instance]
             out.append(f"{where}: missing {', '.join(missing)}")
         elif rule == "additionalProperties":
@@ -146,9 +138,7 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         if code in items:
             raise InvalidCatalogue(f"Item {code} appears twice.")
         attrs = raw["attributes"]
-        meta_problems = safe_messages(
-            Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(attrs)
-        )
+        meta_problems = safe_messages(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(attrs))
         if meta_problems:
             raise InvalidCatalogue(f"Item {code}: its attribute schema is not valid JSON Schema.")
         suppliers: dict[str, str] = {}

@@ -231,8 +231,7 @@ def _check_semantics(document: Mapping[str, Any], known_items: Set[str] | None) 
         for before, after in pairwise(inputs):
             if after <= before:
                 raise InvalidScoringModel(
-                    f"Indicator '{code}' has a scale whose inputs are not strictly increasing "
-                    f"({before} then {after})."
+                    f"Indicator '{code}' has a scale whose inputs are not strictly increasing ({before} then {after})."
                 )
         if _can_deduct(indicator) and "max_age_days" not in indicator:
             raise InvalidScoringModel(
@@ -330,8 +329,7 @@ def _compile(document: Mapping[str, Any], source: str) -> ScoringModel:
             )
         )
     tiers = tuple(
-        Tier(t["code"], *_label(t["label"]), min_score=t["min"], max_score=t["max"])
-        for t in document["tiers"]
+        Tier(t["code"], *_label(t["label"]), min_score=t["min"], max_score=t["max"]) for t in document["tiers"]
     )
     return ScoringModel(
         model_id=document["model"],

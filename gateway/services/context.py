@@ -5,31 +5,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
 
 from sqlalchemy import Engine
 
 from gateway.catalogue import Catalogue, load_catalogue
+from gateway.clock import today_in_shaoxing, utcnow
 from gateway.config import Secrets, Settings, load_secrets
+from gateway.exchange.tiers import Mappings, load_mappings
 from gateway.partners import PartnerRegistry
 from gateway.privacy import Hasher
 from gateway.scoring import ScoringModel, load_default_model, load_model
+from gateway.services.keyring import Keyring
+from gateway.services.oauth import OAuthServer
+from gateway.services.resident_identity import ResidentAuthenticator
 from gateway.store.engine import make_engine, migrate
 
-__all__ = ["CHINA_STANDARD_TIME", "Gateway", "today_in_shaoxing", "utcnow"]
+__all__ = ["Gateway", "today_in_shaoxing", "utcnow"]
 
 log = logging.getLogger(__name__)
-# China has one time zone and no daylight saving: a fixed offset needs no tz database.
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def today_in_shaoxing() -> date:
-    """Ages, ageing of records and score dates follow the calendar day in Shaoxing."""
-    return datetime.now(CHINA_STANDARD_TIME).date()
 
 
 @dataclass(slots=True)
@@ -41,6 +34,10 @@ class Gateway:
     model: ScoringModel
     hasher: Hasher
     partners: PartnerRegistry
+    mappings: Mappings
+    keyring: Keyring
+    residents: ResidentAuthenticator
+    oauth: OAuthServer
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, run_migrations: bool | None = None) -> Gateway:
@@ -58,14 +55,22 @@ class Gateway:
             if settings.scoring_model_path
             else load_default_model(known_items=known)
         )
+        hasher = Hasher(secrets.id_pepper)
+        keyring = Keyring(settings, engine)
+        keyring.ensure()
+        partners = PartnerRegistry(settings.partners_dir)
         return cls(
             settings=settings,
             secrets=secrets,
             engine=engine,
             catalogue=catalogue,
             model=model,
-            hasher=Hasher(secrets.id_pepper),
-            partners=PartnerRegistry(settings.partners_dir),
+            hasher=hasher,
+            partners=partners,
+            mappings=load_mappings(settings.mappings_dir),
+            keyring=keyring,
+            residents=ResidentAuthenticator(settings, hasher),
+            oauth=OAuthServer(settings, engine, keyring, partners),
         )
 
     def close(self) -> None:

@@ -1,9 +1,9 @@
-"""API keys for collaborating units and credit officers.
+"""API keys for credit officers.
 
-This is the one seam for caller authentication: routes ask :func:`authenticate_api_key` for a
-:class:`Principal` and never look at how it was proven. Signed client assertions (RFC 7523) replace
-the keys for partners without the routes changing. Only a SHA-256 of each secret is stored; the
-secret is shown once, when created.
+Partners — collaborating units included — no longer use API keys: they authenticate with signed
+client assertions at ``/oauth/token`` (``gateway.services.oauth``). Officers keep a key until
+role-based administrator tokens replace it. Only a SHA-256 of each secret is stored; the secret is
+shown once, when created.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Literal
 
 from sqlalchemy import Connection, insert, select, update
 
-from gateway.errors import NotFound, ValidationFailed
+from gateway.errors import ValidationFailed
 from gateway.services.context import Gateway, utcnow
 from gateway.store.audit import append_audit
 from gateway.store.tables import api_credentials
 
 __all__ = ["Principal", "authenticate_api_key", "create_api_key", "revoke_api_key"]
 
-PrincipalType = Literal["unit", "officer"]
+PrincipalType = Literal["officer"]
 _PREFIX = "gwk"
 
 
@@ -39,11 +39,9 @@ def _digest(secret: str) -> str:
 
 def create_api_key(conn: Connection, gw: Gateway, principal_type: PrincipalType, principal_id: str) -> str:
     """Create a key and return it; it cannot be shown again."""
-    if principal_type == "unit":
-        partner = gw.partners.get(principal_id)
-        if partner is None or partner.kind != "collaborating_unit":
-            raise NotFound("No collaborating unit has this id.")
-    elif not principal_id or len(principal_id) > 64:
+    if principal_type != "officer":
+        raise ValidationFailed("Partners authenticate with private_key_jwt at /oauth/token, not API keys.")
+    if not principal_id or len(principal_id) > 64:
         raise ValidationFailed("An officer id has 1 to 64 characters.")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
@@ -78,7 +76,7 @@ def revoke_api_key(conn: Connection, key_id: str) -> bool:
 
 
 def authenticate_api_key(gw: Gateway, presented: str) -> Principal | None:
-    """The principal behind a presented key, or None. A unit must still be enabled in the registry."""
+    """The officer behind a presented key, or None."""
     parts = presented.split(".")
     if len(parts) != 3 or parts[0] != _PREFIX or not parts[1] or not parts[2]:
         return None
@@ -91,8 +89,8 @@ def authenticate_api_key(gw: Gateway, presented: str) -> Principal | None:
             ).where(api_credentials.c.key_id == parts[1], api_credentials.c.revoked_at.is_(None))
         ).first()
         conn.rollback()
-    if row is None or not hmac.compare_digest(row.secret_sha256, _digest(parts[2])):
+    if row is None or row.principal_type != "officer":
         return None
-    if row.principal_type == "unit" and gw.partners.enabled(row.principal_id) is None:
+    if not hmac.compare_digest(row.secret_sha256, _digest(parts[2])):
         return None
-    return Principal(type=row.principal_type, id=row.principal_id)
+    return Principal(type="officer", id=row.principal_id)

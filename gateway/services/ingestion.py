@@ -223,9 +223,7 @@ def ingest_batch(
             person = persons[c.id_hash]
             if person.name_hash != c.name_hash:
                 # Same wording whatever the cause: the answer must not confirm who is registered.
-                result.rejected.append(
-                    Rejection(c.index, "subject_mismatch", "The subject could not be matched.")
-                )
+                result.rejected.append(Rejection(c.index, "subject_mismatch", "The subject could not be matched."))
                 continue
             c.row["person_id"] = person.id
             c.row["received_at"] = utcnow()

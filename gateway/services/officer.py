@@ -40,9 +40,7 @@ def _record_details(conn: Any, refs: set[str]) -> dict[str, dict[str, Any]]:
     if pe_ids:
         t = provincial_evaluations
         for row in conn.execute(
-            select(t.c.id, t.c.unit_id, t.c.source_ref, t.c.evaluated_on, t.c.status).where(
-                t.c.id.in_(pe_ids)
-            )
+            select(t.c.id, t.c.unit_id, t.c.source_ref, t.c.evaluated_on, t.c.status).where(t.c.id.in_(pe_ids))
         ):
             out[f"p:{row.id}"] = {
                 "unit": row.unit_id,
@@ -91,8 +89,7 @@ def score_view(gw: Gateway, officer_id: str, id_number: str) -> dict[str, Any]:
         "as_of": current.as_of.isoformat(),
         "computed_at": current.computed_at.isoformat(),
         "breakdown": [
-            {**entry, "records": [{"ref": r, **details.get(r, {})} for r in entry["records"]]}
-            for entry in breakdown
+            {**entry, "records": [{"ref": r, **details.get(r, {})} for r in entry["records"]]} for entry in breakdown
         ],
     }
 
@@ -108,9 +105,7 @@ def decide_self_report(
         if row is None:
             raise NotFound("No record has this id.")
         if row.status != "pending":
-            raise Conflict(
-                "Only a pending self-report can be verified or rejected.", current_status=row.status
-            )
+            raise Conflict("Only a pending self-report can be verified or rejected.", current_status=row.status)
         conn.execute(
             update(t)
             .where(t.c.id == record_id, t.c.status == "pending")

@@ -41,10 +41,7 @@ def _score_chunk(
 ) -> list[tuple[int, ScoreResult]]:
     model = gw.model
     empty: list[RecordInput] = []
-    return [
-        (pid, compute(ScoringInputs(born, recs.get(pid, empty)), model, as_of))
-        for pid, born in births.items()
-    ]
+    return [(pid, compute(ScoringInputs(born, recs.get(pid, empty)), model, as_of)) for pid, born in births.items()]
 
 
 def recompute_people(
@@ -82,10 +79,7 @@ def recompute_all(
     while True:
         with gw.engine.begin() as conn:
             rows = conn.execute(
-                select(people.c.id, people.c.birth_date)
-                .where(people.c.id > last_id)
-                .order_by(people.c.id)
-                .limit(chunk)
+                select(people.c.id, people.c.birth_date).where(people.c.id > last_id).order_by(people.c.id).limit(chunk)
             ).all()
             if not rows:
                 break

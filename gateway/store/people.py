@@ -80,10 +80,7 @@ def lock_people(conn: Connection, person_ids: Iterable[int]) -> None:
     ids = sorted(set(person_ids))
     for i in range(0, len(ids), _IN_CHUNK):
         conn.execute(
-            select(people.c.id)
-            .where(people.c.id.in_(ids[i : i + _IN_CHUNK]))
-            .order_by(people.c.id)
-            .with_for_update()
+            select(people.c.id).where(people.c.id.in_(ids[i : i + _IN_CHUNK])).order_by(people.c.id).with_for_update()
         ).all()
 
 

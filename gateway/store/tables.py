@@ -32,12 +32,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = [
     "api_credentials",
     "audit_log",
+    "client_assertion_jtis",
+    "consents",
     "current_scores",
+    "disclosures",
     "information_records",
     "metadata",
     "people",
     "provincial_evaluations",
     "score_history",
+    "signing_keys",
 ]
 
 metadata = MetaData(
@@ -164,4 +168,65 @@ api_credentials = Table(
     Column("created_at", Stamp, nullable=False),
     Column("revoked_at", Stamp),
     Column("note", Text),
+)
+
+# --- exchange: signing keys, client-assertion replay cache, consents, disclosure log ----------
+
+# The gateway's own signing keys. The private key stays in a 0600 PEM file named by key_file; the
+# row holds its public JWK and its life cycle, shared by every process: next (published, not
+# signing) → active (signing) → retired (published until publish_until, then dropped).
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("public_jwk", Json, nullable=False),
+    Column("key_file", String(255), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("activated_at", Stamp),
+    Column("retired_at", Stamp),
+    Column("publish_until", Stamp),
+)
+
+# RFC 7523 jti replay cache: the primary key makes "seen before" atomic across processes.
+client_assertion_jtis = Table(
+    "client_assertion_jtis",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", Stamp, nullable=False),
+)
+Index("ix_client_assertion_jtis_expires_at", client_assertion_jtis.c.expires_at)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("audience", String(64), nullable=False),
+    Column("purposes", Json, nullable=False),
+    Column("disclosure", String(8), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("expires_at", Stamp, nullable=False),
+    Column("revoked_at", Stamp),
+)
+
+# Every assertion issued about a person: to whom, for what, at which level, under which consent.
+disclosures = Table(
+    "disclosures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("person_key", String(64), nullable=False, index=True),
+    Column("audience", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("disclosure", String(8), nullable=False),
+    Column("consent_id", String(64), nullable=False, index=True),
+    Column("jti", String(128), nullable=False, unique=True),
+    Column("kid", String(64), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("score_id", Id, nullable=False),
+    Column("issued_at", Stamp, nullable=False),
+    Column("expires_at", Stamp, nullable=False),
 )

@@ -52,8 +52,7 @@ class SynthManifest:
             "as_of": self.as_of.isoformat(),
             "catalogue_version": self.catalogue_version,
             "files": [
-                {"unit": f.unit, "unit_kind": f.unit_kind, "path": f.path, "records": f.records}
-                for f in self.files
+                {"unit": f.unit, "unit_kind": f.unit_kind, "path": f.path, "records": f.records} for f in self.files
             ],
             "records": self.records,
         }

@@ -102,16 +102,12 @@ class Emitter:
         self._today = days.today
         self._sinks = sinks
         self._in_force = min(date(*a.MEASURE_IN_FORCE).toordinal(), days.today)
-        self._band_values, self._band_cdf = weighted(
-            [((lo, hi), share) for lo, hi, share in a.PROVINCIAL_BANDS]
-        )
+        self._band_values, self._band_cdf = weighted([((lo, hi), share) for lo, hi, share in a.PROVINCIAL_BANDS])
         self._pledge_units = expand(a.PLEDGE_UNITS)
         self._pledges_cdf = _poisson_cdf(a.PLEDGE_MEAN)
         self._breach_units = {sev: expand(units) for sev, units in a.BREACH_UNITS.items()}
         self._volunteer_attrs = tuple(
-            f'{{"hours":{h},"organisation":"{org}"}}'
-            for h in _HOURS_WEIGHTED
-            for org in a.VOLUNTEER_ORGANISATIONS
+            f'{{"hours":{h},"organisation":"{org}"}}' for h in _HOURS_WEIGHTED for org in a.VOLUNTEER_ORGANISATIONS
         )
         self._mu = math.log(a.DONATION_MEDIAN)
 
@@ -185,24 +181,18 @@ class Emitter:
         if withdraw and r() < a.AUTH_WITHDRAWN:
             channel = _AUTH_CHANNELS[int(r() * len(_AUTH_CHANNELS))]
             attrs = f'{{"decision":"withdrawn","channel":"{channel}"}}'
-            sink.emit(
-                "scoring_authorisation", p.subject, self._days[self._between(granted, self._today)], attrs
-            )
+            sink.emit("scoring_authorisation", p.subject, self._days[self._between(granted, self._today)], attrs)
 
     def _capacity(self, p: Resident) -> None:
         r, days, sink = self._r, self._days, self._sinks["sx-intermediate-court"]
         found = self._day(p.adult_from, _WINDOW_10Y)
         capacity = "limited" if r() < 0.75 else "none"
         ref = f"({days[found][:4]})浙06民特{1 + int(r() * 900)}号"
-        sink.emit(
-            "civil_capacity", p.subject, days[found], f'{{"capacity":"{capacity}","judgment_ref":"{ref}"}}'
-        )
+        sink.emit("civil_capacity", p.subject, days[found], f'{{"capacity":"{capacity}","judgment_ref":"{ref}"}}')
         if r() < a.CAPACITY_RESTORED and found < self._today:
             restored = self._between(found + 1, self._today)
             ref = f"({days[restored][:4]})浙06民特{1 + int(r() * 900)}号"
-            sink.emit(
-                "civil_capacity", p.subject, days[restored], f'{{"capacity":"full","judgment_ref":"{ref}"}}'
-            )
+            sink.emit("civil_capacity", p.subject, days[restored], f'{{"capacity":"full","judgment_ref":"{ref}"}}')
 
     def _evaluation(self, p: Resident) -> None:
         lo, hi = self._band_values[bisect_right(self._band_cdf, self._r())]

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from gateway.api.app import create_app
 from gateway.services.context import Gateway
 from gateway.services.credentials import create_api_key
+from tests.support.partners import access_token
 
 
 @pytest.fixture
@@ -17,10 +18,12 @@ def client(gw: Gateway) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def keys(gw: Gateway) -> dict[str, str]:
+def keys(gw: Gateway, client: TestClient) -> dict[str, str]:
+    """Bearer credentials: an access token per collaborating unit (private_key_jwt), and an
+    officer's API key under "officer"."""
     units = [p.id for p in gw.partners.all() if p.kind == "collaborating_unit"]
+    out = {u: access_token(client, u) for u in units}
     with gw.engine.begin() as conn:
-        out = {u: create_api_key(conn, gw, "unit", u) for u in units}
         out["officer"] = create_api_key(conn, gw, "officer", "officer-007")
     return out
 

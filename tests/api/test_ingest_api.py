@@ -12,6 +12,7 @@ from gateway.api.app import create_app
 from gateway.services.context import Gateway
 from gateway.store.tables import information_records, people
 from tests.support import make_id, record
+from tests.support.partners import access_token
 
 URL = "/v1/ingest/records"
 
@@ -26,19 +27,13 @@ def _rows(gw: Gateway) -> int:
 
 
 def test_ndjson_batch_is_accepted(client: TestClient, keys: dict[str, str], gw: Gateway) -> None:
-    lines = [
-        json.dumps(record("volunteer_service", {"hours": h}, ref=f"v{h}"), ensure_ascii=False) for h in (1, 2)
-    ]
+    lines = [json.dumps(record("volunteer_service", {"hours": h}, ref=f"v{h}"), ensure_ascii=False) for h in (1, 2)]
     body = ("\n".join(lines) + "\n{broken\n").encode()
-    resp = client.post(
-        URL, content=body, headers=_auth(keys["sx-volunteer-federation"], "application/x-ndjson")
-    )
+    resp = client.post(URL, content=body, headers=_auth(keys["sx-volunteer-federation"], "application/x-ndjson"))
     assert resp.status_code == 200
     data = resp.json()
     assert (data["accepted"], data["rejected"]) == (2, 1)
-    assert data["rejections"] == [
-        {"index": 2, "code": "malformed_json", "reason": "The line is not valid JSON."}
-    ]
+    assert data["rejections"] == [{"index": 2, "code": "malformed_json", "reason": "The line is not valid JSON."}]
     assert _rows(gw) == 2
 
 
@@ -55,9 +50,7 @@ def test_malformed_json_is_a_400_problem(client: TestClient, keys: dict[str, str
 def test_oversized_batch_is_413_and_writes_nothing(gw: Gateway, keys: dict[str, str]) -> None:
     small = replace(gw, settings=replace(gw.settings, max_batch_records=3))
     with TestClient(create_app(small)) as client:
-        batch = [
-            record("donation", {"amount_yuan": 1}, ref=f"d{i}", id_number=make_id(seq=i)) for i in range(4)
-        ]
+        batch = [record("donation", {"amount_yuan": 1}, ref=f"d{i}", id_number=make_id(seq=i)) for i in range(4)]
         resp = client.post(URL, json=batch, headers=_auth(keys["sx-charity-federation"]))
         assert resp.status_code == 413
         assert resp.json()["code"] == "payload_too_large"
@@ -85,8 +78,11 @@ def test_missing_or_bad_credentials_are_401(client: TestClient) -> None:
     assert resp.status_code == 401
 
 
-def test_an_officer_cannot_push_records(client: TestClient, keys: dict[str, str]) -> None:
-    resp = client.post(URL, json=[], headers=_auth(keys["officer"]))
+def test_only_collaborating_units_push_records(client: TestClient, keys: dict[str, str]) -> None:
+    # An officer's API key is no partner access token at all.
+    assert client.post(URL, json=[], headers=_auth(keys["officer"])).status_code == 401
+    # A bank's access token is valid, but a bank is not a collaborating unit.
+    resp = client.post(URL, json=[], headers=_auth(access_token(client, "sx-example-bank")))
     assert resp.status_code == 403
     assert resp.json()["code"] == "forbidden"
 

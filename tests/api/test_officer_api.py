@@ -29,9 +29,7 @@ def test_officer_sees_score_tier_and_breakdown(client: TestClient, keys: dict[st
     view = resp.json()
     assert view["eligible"] is True and view["person"]["name_masked"] == "孙*"
     assert 0 <= view["score"] <= 1000 and view["tier"]["code"]
-    evaluation = [
-        e for e in view["breakdown"] if e["records"] and e["records"][0]["item"] == "provincial_evaluation"
-    ]
+    evaluation = [e for e in view["breakdown"] if e["records"] and e["records"][0]["item"] == "provincial_evaluation"]
     assert evaluation and evaluation[0]["records"][0]["unit"] == "zj-credit-platform"
     assert idn not in resp.text and "孙八" not in resp.text
     with gw.engine.connect() as conn:
@@ -46,8 +44,9 @@ def test_lookup_problems(client: TestClient, keys: dict[str, str]) -> None:
     assert bad not in resp.text
     resp = client.post(LOOKUP, json={"id_number": make_id(seq=513)}, headers=_h(keys["officer"]))
     assert resp.status_code == 404
+    # A unit's access token is not an officer credential.
     resp = client.post(LOOKUP, json={"id_number": make_id(seq=513)}, headers=_h(keys["sx-transport"]))
-    assert resp.status_code == 403
+    assert resp.status_code == 401
     resp = client.post(LOOKUP, json={"id_number": 12345}, headers=_h(keys["officer"]))
     assert resp.status_code == 422 and "12345" not in resp.text
 
@@ -57,18 +56,13 @@ def test_self_report_verified_then_counts(client: TestClient, keys: dict[str, st
     _enrol(client, keys, idn, "周九", "p521")
     before = client.post(LOOKUP, json={"id_number": idn}, headers=_h(keys["officer"])).json()["score"]
     batch = [record("volunteer_service", {"hours": 20}, ref="self-1", id_number=idn, name="周九")]
-    assert (
-        client.post("/v1/ingest/records", json=batch, headers=_h(keys["sx-self-report"])).json()["accepted"]
-        == 1
-    )
+    assert client.post("/v1/ingest/records", json=batch, headers=_h(keys["sx-self-report"])).json()["accepted"] == 1
     with gw.engine.connect() as conn:
         rid = conn.execute(
             select(information_records.c.id).where(information_records.c.source_ref == "self-1")
         ).scalar_one()
     url = f"/v1/officer/self-reports/{rid}/decision"
-    resp = client.post(
-        url, json={"decision": "verified", "reason": "证明材料核实无误"}, headers=_h(keys["officer"])
-    )
+    resp = client.post(url, json={"decision": "verified", "reason": "证明材料核实无误"}, headers=_h(keys["officer"]))
     assert resp.status_code == 200 and resp.json()["status"] == "valid"
     after = client.post(LOOKUP, json={"id_number": idn}, headers=_h(keys["officer"])).json()["score"]
     assert after > before

@@ -57,9 +57,7 @@ def eligible_base(as_of: date = AS_OF) -> list[RecordInput]:
     """Authorisation and household registration: the least a person needs to be scored."""
     return [
         RecordInput("auth-1", "scoring_authorisation", "valid", as_of - timedelta(days=100), code="granted"),
-        RecordInput(
-            "res-1", "residency", "valid", as_of - timedelta(days=3000), code="household_registration"
-        ),
+        RecordInput("res-1", "residency", "valid", as_of - timedelta(days=3000), code="household_registration"),
     ]
 
 

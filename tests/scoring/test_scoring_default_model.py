@@ -88,9 +88,7 @@ def test_every_deducting_indicator_ages(default_model: ScoringModel) -> None:
 
 
 @pytest.mark.parametrize(("score", "tier"), VECTORS["tier_lookup"], ids=lambda v: str(v))
-def test_tier_lookup_on_both_sides_of_every_boundary(
-    default_model: ScoringModel, score: int, tier: str
-) -> None:
+def test_tier_lookup_on_both_sides_of_every_boundary(default_model: ScoringModel, score: int, tier: str) -> None:
     assert default_model.tier_for(score).code == tier
 
 

@@ -27,9 +27,7 @@ TIERS = [
 ]
 
 
-def indicator(
-    code: str, item: str, kind: str, cap: float, family: str = "other", **extra: Any
-) -> dict[str, Any]:
+def indicator(code: str, item: str, kind: str, cap: float, family: str = "other", **extra: Any) -> dict[str, Any]:
     return {
         "code": code,
         "family": family,
@@ -99,9 +97,7 @@ def test_scaled_uses_the_latest_record_with_a_number_and_applies_weight() -> Non
 
 def test_scaled_respects_max_age_and_where_code() -> None:
     ageing = model(
-        indicator(
-            "sc", "provincial_evaluation", "scaled", 1000, scale=SCALE, max_age_days=30, where_code="current"
-        )
+        indicator("sc", "provincial_evaluation", "scaled", 1000, scale=SCALE, max_age_days=30, where_code="current")
     )
     stale = rec("stale", "provincial_evaluation", days_before=31, number=200, code="current")
     other_edition = rec("other", "provincial_evaluation", days_before=1, number=200, code="draft")
@@ -139,9 +135,7 @@ def test_per_record_points_weight_and_cap() -> None:
 def test_per_record_by_code_counts_only_listed_codes() -> None:
     m = model(indicator("hon", "honour", "per_record", 100, points_by_code={"gold": 30, "silver": 12.5}))
     result = compute(
-        person(
-            rec("g", "honour", code="gold"), rec("s", "honour", code="silver"), rec("x", "honour", code="tin")
-        ),
+        person(rec("g", "honour", code="gold"), rec("s", "honour", code="silver"), rec("x", "honour", code="tin")),
         m,
         AS_OF,
     )
@@ -151,12 +145,8 @@ def test_per_record_by_code_counts_only_listed_codes() -> None:
 
 def test_penalty_cap_limits_the_deduction() -> None:
     m = model(
-        indicator(
-            "base", "provincial_evaluation", "scaled", 1000, family="basic", scale=[[0, 0], [1000, 1000]]
-        ),
-        indicator(
-            "br", "pledge_breach", "per_record", 100, family="commitment", points=-60, max_age_days=365
-        ),
+        indicator("base", "provincial_evaluation", "scaled", 1000, family="basic", scale=[[0, 0], [1000, 1000]]),
+        indicator("br", "pledge_breach", "per_record", 100, family="commitment", points=-60, max_age_days=365),
     )
     inputs = person(
         rec("p", "provincial_evaluation", number=800), rec("b1", "pledge_breach"), rec("b2", "pledge_breach")
@@ -169,9 +159,7 @@ def test_penalty_cap_limits_the_deduction() -> None:
 
 def test_per_amount_is_proportional_and_fractional() -> None:
     m = model(indicator("vol", "volunteer_service", "per_amount", 60, points=1, per=3))
-    result = compute(
-        person(rec("a", "volunteer_service", number=2), rec("b", "volunteer_service", number=2)), m, AS_OF
-    )
+    result = compute(person(rec("a", "volunteer_service", number=2), rec("b", "volunteer_service", number=2)), m, AS_OF)
     assert points(result, "vol") == 1.33
     assert result.families[2].points == 1.33
     assert result.score == 1
@@ -190,9 +178,7 @@ def test_family_bounds_apply_after_indicator_caps() -> None:
     m = model(
         indicator("aa", "honour", "per_record", 100, points=40, max_age_days=1000),
         indicator("don", "donation", "per_amount", 100, points=1, per=10),
-        indicator(
-            "cc", "pledge_breach", "per_record", 500, family="commitment", points=-300, max_age_days=365
-        ),
+        indicator("cc", "pledge_breach", "per_record", 500, family="commitment", points=-300, max_age_days=365),
         other={"max_points": 90},
         commitment={"min_points": -250},
     )
@@ -214,9 +200,7 @@ def test_family_floor_above_zero_applies_without_records() -> None:
 
 def test_score_is_clamped_to_1000() -> None:
     m = model(
-        indicator(
-            "sc", "provincial_evaluation", "scaled", 1000, family="basic", scale=[[0, 0], [1000, 1000]]
-        ),
+        indicator("sc", "provincial_evaluation", "scaled", 1000, family="basic", scale=[[0, 0], [1000, 1000]]),
         indicator("hon", "honour", "per_record", 300, points=300),
     )
     result = compute(person(rec("p", "provincial_evaluation", number=900), rec("h", "honour")), m, AS_OF)
@@ -226,9 +210,7 @@ def test_score_is_clamped_to_1000() -> None:
 
 
 def test_score_is_clamped_to_0() -> None:
-    m = model(
-        indicator("br", "pledge_breach", "per_record", 500, family="commitment", points=-80, max_age_days=10)
-    )
+    m = model(indicator("br", "pledge_breach", "per_record", 500, family="commitment", points=-80, max_age_days=10))
     result = compute(person(rec("b", "pledge_breach", days_before=10)), m, AS_OF)
     assert (result.families[1].points, result.score) == (-80, 0)
     assert result.tier is not None and result.tier.code == "LOW"

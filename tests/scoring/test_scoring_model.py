@@ -38,24 +38,18 @@ def test_invalid_models_are_rejected(
 
 
 @pytest.mark.parametrize("case", INVALID["cases"], ids=lambda c: c["name"])
-def test_each_patch_actually_changes_the_document(
-    case: dict[str, Any], default_document: dict[str, Any]
-) -> None:
+def test_each_patch_actually_changes_the_document(case: dict[str, Any], default_document: dict[str, Any]) -> None:
     # Without this, a patch path that silently missed would make its case pass for the wrong reason.
     assert apply_patch(default_document, case["patch"]) != default_document
 
 
 def test_unknown_items_pass_without_known_items(default_document: dict[str, Any]) -> None:
-    document = apply_patch(
-        default_document, [{"op": "replace", "path": "/indicators/7/item", "value": "lottery_win"}]
-    )
+    document = apply_patch(default_document, [{"op": "replace", "path": "/indicators/7/item", "value": "lottery_win"}])
     model = load_model(document)
     assert model.indicators[7].item == "lottery_win"
 
 
-def test_tiers_may_be_listed_in_any_order(
-    default_document: dict[str, Any], default_model: ScoringModel
-) -> None:
+def test_tiers_may_be_listed_in_any_order(default_document: dict[str, Any], default_model: ScoringModel) -> None:
     default_document["tiers"].reverse()
     model = load_model(default_document)
     for score in (0, 549, 550, 649, 650, 749, 750, 849, 850, 1000):
@@ -77,9 +71,7 @@ def test_path_and_mapping_give_the_same_model(default_document: dict[str, Any]) 
     assert from_path.effective_from == date(2026, 1, 1)
 
 
-def test_digest_changes_with_any_number(
-    default_document: dict[str, Any], default_model: ScoringModel
-) -> None:
+def test_digest_changes_with_any_number(default_document: dict[str, Any], default_model: ScoringModel) -> None:
     changed = apply_patch(default_document, [{"op": "replace", "path": "/indicators/1/points", "value": 11}])
     assert load_model(changed).digest != default_model.digest
     assert len(default_model.digest) == 64

@@ -42,8 +42,7 @@ def test_another_as_of_gives_different_files(tmp_path: Path) -> None:
     generate(400, 7, tmp_path / "a", AS_OF)
     generate(400, 7, tmp_path / "b", date(2025, 12, 31))
     assert (
-        _snapshot(tmp_path / "a")["zj-credit-platform.ndjson"]
-        != _snapshot(tmp_path / "b")["zj-credit-platform.ndjson"]
+        _snapshot(tmp_path / "a")["zj-credit-platform.ndjson"] != _snapshot(tmp_path / "b")["zj-credit-platform.ndjson"]
     )
 
 

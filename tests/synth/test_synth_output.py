@@ -91,9 +91,7 @@ def test_the_validators_are_live(validators: dict[str, Draft202012Validator]) ->
     assert not validators["honour"].is_valid({"level": "county", "title": "x", "extra": 1})
 
 
-def test_units_only_emit_items_granted_to_their_kind(
-    population: Population, suppliers: dict[str, set[str]]
-) -> None:
+def test_units_only_emit_items_granted_to_their_kind(population: Population, suppliers: dict[str, set[str]]) -> None:
     for unit, record in population.all_records():
         assert EXPECTED_UNITS[unit] in suppliers[record["item"]], (unit, record["item"])
         assert record["item"] in PLAN[unit]

@@ -49,9 +49,7 @@ def test_names_agree_with_the_sex_in_the_id_number(population: Population) -> No
 
 def test_residency_status_and_division_codes(population: Population) -> None:
     status = {
-        r["subject"]["id_number"]: r["attributes"]
-        for _, r in population.all_records()
-        if r["item"] == "residency"
+        r["subject"]["id_number"]: r["attributes"] for _, r in population.all_records() if r["item"] == "residency"
     }
     counts = Counter(attrs["status"] for attrs in status.values())
     n = len(status)
@@ -96,9 +94,7 @@ def test_authorisation(population: Population) -> None:
     assert 0.5 <= _share(len(withdrawn), len(granted)) <= 4
     for records in population.records.values():
         grants = {
-            r["subject"]["id_number"]: r["occurred_at"]
-            for r in records
-            if r["attributes"].get("decision") == "granted"
+            r["subject"]["id_number"]: r["occurred_at"] for r in records if r["attributes"].get("decision") == "granted"
         }
         for r in records:
             if r["attributes"].get("decision") == "withdrawn":
@@ -132,9 +128,7 @@ def test_pledges(population: Population) -> None:
     assert len(units) == 4 and units.most_common(1)[0][0] == "sx-credit-center"
 
 
-@pytest.mark.parametrize(
-    ("severity", "low", "high"), [("minor", 4, 8), ("serious", 0.8, 2.5), ("grave", 0, 1)]
-)
+@pytest.mark.parametrize(("severity", "low", "high"), [("minor", 4, 8), ("serious", 0.8, 2.5), ("grave", 0, 1)])
 def test_breaches(population: Population, severity: str, low: float, high: float) -> None:
     people = population.people_with("pledge_breach", severity=severity)
     assert low <= _share(len(people), len(population.adults())) <= high

@@ -28,9 +28,7 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     tags=["operations"],
     summary="The database is reachable",
-    responses={
-        503: {"description": "The database cannot be reached", "content": {"application/problem+json": {}}}
-    },
+    responses={503: {"description": "The database cannot be reached", "content": {"application/problem+json": {}}}},
 )
 async def readyz(gw: GatewayDep) -> dict[str, str]:
     if not await run_in_threadpool(ping, gw.engine):
@@ -50,9 +48,7 @@ async def get_schema(name: str, gw: GatewayDep) -> JSONResponse:
     if not _SCHEMA_NAME.match(name) or not path.is_file():
         raise NotFound("No published schema has this name.")
     doc: Any = json.loads(path.read_text(encoding="utf-8"))
-    return JSONResponse(
-        doc, media_type="application/schema+json", headers={"Cache-Control": "public, max-age=3600"}
-    )
+    return JSONResponse(doc, media_type="application/schema+json", headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/problems/{code}", tags=["operations"], summary="What a problem type means")

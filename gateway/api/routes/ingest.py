@@ -57,8 +57,6 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 )
 async def push_records(request: Request, gw: GatewayDep, unit: UnitDep) -> Any:
     body = await _read_limited(request, gw.settings.max_body_bytes)
-    records = parse_batch(
-        body, request.headers.get("content-type"), max_records=gw.settings.max_batch_records
-    )
+    records = parse_batch(body, request.headers.get("content-type"), max_records=gw.settings.max_batch_records)
     result = await run_in_threadpool(ingest_batch, gw, unit, records)
     return result.as_dict()

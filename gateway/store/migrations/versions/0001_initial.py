@@ -47,9 +47,7 @@ def upgrade() -> None:
         sa.Column("status_changed_at", Stamp),
         sa.Column("status_reason", sa.String(256)),
         sa.PrimaryKeyConstraint("id", name="pk_provincial_evaluations"),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["people.id"], name="fk_provincial_evaluations_person_id_people"
-        ),
+        sa.ForeignKeyConstraint(["person_id"], ["people.id"], name="fk_provincial_evaluations_person_id_people"),
         sa.UniqueConstraint("unit_id", "source_ref", name="uq_provincial_evaluations_unit_ref"),
     )
     op.create_index("ix_provincial_evaluations_person_id", "provincial_evaluations", ["person_id"])

@@ -1,0 +1,247 @@
+"""An async client for partners' ``jwks_uri`` (RFC 7517 key sets), cached per process.
+
+Behaviour, each answering a known failure of JWKS clients (see tech-anchors B.1–B.4, B.8):
+
+- the whole parsed set is cached per URI for ``ttl`` seconds; keys are parsed once per fetch;
+- an unknown ``kid`` triggers at most one refresh per ``refresh_cooldown`` (30 s) per URI, so a
+  stream of tokens with random ``kid`` values cannot turn us into a flood against the partner;
+- stale-if-error: a failed refresh keeps serving the last good set until it is ``max_stale``
+  seconds old (counted from its fetch), then fails; the cache is never wiped by a failure. A set
+  that publishes private keys is the exception: it drops the cached set, since those keys are
+  compromised;
+- with nothing cached, a failed fetch fails fast (``jwks_unavailable``) and is not retried
+  again within the cool-down (negative caching);
+- a fetch is bounded: ``attempts`` tries (3) with exponential backoff and jitter (tenacity),
+  a per-request ``timeout``, no redirects, a document size limit; only transport errors, 429
+  and 5xx are retried;
+- garbage JSON or a non-JWKS document → ``jwks_invalid``; unknown key types are skipped (and
+  logged), and a set with no usable key at all is ``jwks_invalid``.
+
+This cache is deliberately per process: it holds public keys only and every process can
+rebuild it, so no shared state is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Final
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from gateway.errors import ConfigurationError, GatewayError
+from gateway.exchange.errors import JwksInvalid, JwksUnavailable, UnknownKey
+from gateway.exchange.keys import SUPPORTED_ALGORITHMS, VerificationKey, parse_jwks
+from gateway.exchange.verify import TokenVerifier, VerifiedToken
+
+__all__ = ["JwksClient"]
+
+_ACCEPT: Final = "application/jwk-set+json, application/json;q=0.9"
+logger = logging.getLogger(__name__)
+
+
+class _Transient(Exception):
+    """A fetch failure worth retrying (transport error, 429, 5xx)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Entry:
+    keys: Mapping[str, VerificationKey] | None
+    fetched_at: float
+    attempted_at: float
+    error: GatewayError | None = None
+
+
+def _copy(error: GatewayError) -> GatewayError:
+    # A fresh instance per raise, so tracebacks of earlier requests do not pile up on one object.
+    return type(error)(error.detail, **error.extensions)
+
+
+class JwksClient:
+    """Fetches, parses and caches partners' JWK Sets.
+
+    :param allowed_algs: algorithms a partner key may be bound to.
+    :param client: an ``httpx.AsyncClient`` to use (not closed by us); otherwise one is created
+        with ``transport`` (inject ``httpx.MockTransport`` in tests) and closed by :meth:`aclose`.
+    :param now: a monotonic clock in seconds; ``sleep`` is awaited between retries.
+    """
+
+    def __init__(
+        self,
+        *,
+        allowed_algs: Collection[str] = SUPPORTED_ALGORITHMS,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ttl: float = 300.0,
+        refresh_cooldown: float = 30.0,
+        max_stale: float = 3600.0,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 2.0,
+        max_document_bytes: int = 64 * 1024,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not (refresh_cooldown > 0 and 0 < ttl <= max_stale and attempts >= 1 and timeout > 0):
+            raise ConfigurationError("JWKS client limits are inconsistent (need 0 < ttl <= max_stale).")
+        self._allowed_algs = frozenset(allowed_algs)
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(transport=transport, follow_redirects=False)
+        self._ttl = ttl
+        self._cooldown = refresh_cooldown
+        self._max_stale = max_stale
+        self._timeout = httpx.Timeout(timeout)
+        self._attempts = attempts
+        self._wait = wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial)
+        self._max_bytes = max_document_bytes
+        self._now = now
+        self._sleep = sleep
+        self._entries: dict[str, _Entry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def __aenter__(self) -> JwksClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _lock(self, uri: str) -> asyncio.Lock:
+        return self._locks.setdefault(uri, asyncio.Lock())
+
+    async def get_keys(self, uri: str) -> Mapping[str, VerificationKey]:
+        """The partner's keys: cached while fresh, refreshed after ``ttl``, stale-if-error.
+
+        :raises JwksUnavailable: nothing usable cached and the fetch failed.
+        :raises JwksInvalid: nothing usable cached and the document is not a usable JWK Set.
+        """
+        if not uri.startswith("https://"):
+            raise ConfigurationError("A jwks_uri must be an https URL.")
+        async with self._lock(uri):
+            entry = self._entries.get(uri)
+            now = self._now()
+            if entry is not None and entry.keys is not None and now - entry.fetched_at < self._ttl:
+                return entry.keys
+            if entry is not None and now - entry.attempted_at < self._cooldown:
+                return self._stale_or_raise(uri, entry, now)
+            return await self._refresh(uri)
+
+    async def refresh_for_unknown_kid(self, uri: str) -> Mapping[str, VerificationKey] | None:
+        """Refetch because a token named a ``kid`` we do not have — at most once per cool-down.
+
+        Returns the new set, or ``None`` when no refresh happened (cool-down) or it failed.
+        """
+        async with self._lock(uri):
+            entry = self._entries.get(uri)
+            if entry is not None and self._now() - entry.attempted_at < self._cooldown:
+                return None
+            try:
+                keys = await self._refresh(uri)
+            except (JwksUnavailable, JwksInvalid):
+                return None
+            current = self._entries.get(uri)
+            return keys if current is not None and current.error is None else None
+
+    async def verify(self, verifier: TokenVerifier, token: str, uri: str) -> VerifiedToken:
+        """Verify ``token`` with the keys at ``uri``, refreshing once on an unknown ``kid``."""
+        keys = await self.get_keys(uri)
+        try:
+            return verifier.verify(token, keys)
+        except UnknownKey as exc:
+            if exc.extensions.get("check") != "kid_unknown":
+                raise
+            refreshed = await self.refresh_for_unknown_kid(uri)
+            if refreshed is None:
+                raise
+            return verifier.verify(token, refreshed)
+
+    def _stale_or_raise(self, uri: str, entry: _Entry, now: float) -> Mapping[str, VerificationKey]:
+        if entry.keys is not None and now - entry.fetched_at <= self._max_stale:
+            logger.warning(
+                "serving a stale JWKS for %s (%.0f s old) after a failed refresh", uri, now - entry.fetched_at
+            )
+            return entry.keys
+        raise _copy(entry.error) if entry.error is not None else JwksUnavailable(reason="stale")
+
+    async def _refresh(self, uri: str) -> Mapping[str, VerificationKey]:
+        """Fetch now (lock held). On failure record it and fall back to :meth:`_stale_or_raise`."""
+        entry = self._entries.get(uri)
+        try:
+            keys = await self._fetch(uri)
+        except (JwksUnavailable, JwksInvalid) as exc:
+            now = self._now()
+            logger.warning("JWKS refresh for %s failed: %s", uri, exc.code)
+            if entry is None:
+                entry = self._entries[uri] = _Entry(None, fetched_at=now, attempted_at=now)
+            entry.attempted_at, entry.error = now, exc
+            if exc.extensions.get("reason") == "private_key_material":
+                entry.keys = None  # the partner's keys are compromised: stop trusting the old set too
+            return self._stale_or_raise(uri, entry, now)
+        now = self._now()
+        self._entries[uri] = _Entry(keys, fetched_at=now, attempted_at=now)
+        return keys
+
+    async def _fetch(self, uri: str) -> Mapping[str, VerificationKey]:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    body = await self._get(uri)
+        except _Transient as exc:
+            raise JwksUnavailable("The partner's key set could not be fetched.", reason=exc.reason) from exc
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise JwksInvalid("The partner's key set is not JSON.", reason="not_json") from exc
+        parsed = parse_jwks(document, self._allowed_algs)
+        for skipped in parsed.skipped:
+            logger.warning("JWKS %s: skipped key %r (%s)", uri, skipped.kid, skipped.reason)
+        if not parsed.keys:
+            raise JwksInvalid("The partner's key set has no usable key.", reason="no_usable_keys")
+        return MappingProxyType(parsed.keys)
+
+    async def _get(self, uri: str) -> bytes:
+        try:
+            async with self._client.stream(
+                "GET", uri, headers={"Accept": _ACCEPT}, timeout=self._timeout, follow_redirects=False
+            ) as response:
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise _Transient("http_status")
+                if response.status_code != 200:
+                    raise JwksUnavailable(
+                        "The partner's key set could not be fetched.",
+                        reason="http_status",
+                        upstream_status=response.status_code,
+                    )
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self._max_bytes:
+                        raise JwksInvalid("The partner's key set is too large.", reason="too_large")
+                return bytes(body)
+        except httpx.TransportError as exc:
+            raise _Transient("transport") from exc
+        except httpx.HTTPError as exc:
+            raise JwksUnavailable("The partner's key set could not be fetched.", reason="http_error") from exc

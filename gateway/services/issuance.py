@@ -1,0 +1,191 @@
+"""Issuing signed score assertions to partners (measure 一(一), 三(二): only with consent).
+
+A partner names the person (ID number and name, for matching only), the purpose and the level
+of disclosure. The gateway issues only when a live consent of that person covers this partner,
+purpose and level, and the person is eligible with a current score. Every refusal that depends
+on the person — unknown, name mismatch, no consent, ineligible — is the same 403, so the endpoint
+cannot be used to learn who is registered. The assertion and its disclosure-log row commit in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+
+from gateway.clock import today_in_shaoxing, utcnow
+from gateway.errors import PermissionDenied
+from gateway.exchange import TYP_SCORE_ASSERTION, sign
+from gateway.exchange.tiers import UNRATED
+from gateway.scoring import parse_resident_id
+from gateway.services.consents import find_live_consent
+from gateway.services.context import Gateway
+from gateway.services.oauth import PartnerPrincipal
+from gateway.services.scoring import recompute_people
+from gateway.store import people as people_store
+from gateway.store import scores as scores_store
+from gateway.store.tables import disclosures
+
+__all__ = [
+    "COMMON_SCHEME",
+    "JURISDICTION",
+    "DisclosureLevelNotAllowed",
+    "DisclosureRefused",
+    "IssuedAssertion",
+    "PurposeNotAllowed",
+    "issue_assertion",
+    "local_scheme_id",
+]
+
+JURISDICTION = {"city": "330600", "province": "330000", "name": {"zh": "绍兴市", "en": "Shaoxing"}}
+COMMON_SCHEME = "yrd-common/1"
+
+
+class DisclosureRefused(PermissionDenied):
+    code = "disclosure_refused"
+    title = "No assertion can be issued for this request"
+
+
+class PurposeNotAllowed(PermissionDenied):
+    code = "purpose_not_allowed"
+    title = "The purpose is not among the partner's allowed purposes"
+
+
+class DisclosureLevelNotAllowed(PermissionDenied):
+    code = "disclosure_level_not_allowed"
+    title = "The disclosure level is not allowed for this partner"
+
+
+_REFUSAL = "No assertion can be issued: the person must be known, eligible, and have consented to this request."
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAssertion:
+    assertion: str
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "assertion": self.assertion,
+            "token_type": TYP_SCORE_ASSERTION,
+            "jti": self.jti,
+            "issued_at": int(self.issued_at.timestamp()),
+            "expires_at": int(self.expires_at.timestamp()),
+        }
+
+
+def local_scheme_id(model_version: str) -> str:
+    return f"sx-integrity/{model_version}"
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def issue_assertion(
+    gw: Gateway,
+    principal: PartnerPrincipal,
+    *,
+    id_number: str,
+    name: str,
+    purpose: str,
+    disclosure: str,
+) -> IssuedAssertion:
+    """Issue one assertion about the named person to the calling partner.
+
+    :raises PurposeNotAllowed, DisclosureLevelNotAllowed: the partner's own limits (403).
+    :raises InvalidResidentId: the number breaks GB 11643 (422; says nothing about the person).
+    :raises DisclosureRefused: anything about the person prevents issuing (403, one wording).
+    """
+    partner = principal.partner
+    if purpose not in principal.scopes:
+        raise PurposeNotAllowed("The access token does not allow this purpose.")
+    if disclosure not in partner.allowed_disclosure:
+        raise DisclosureLevelNotAllowed("The partner may not receive this level of disclosure.")
+    rid = parse_resident_id(id_number)
+    id_hash = gw.hasher.id_hash(rid.normalised)
+    name_hash = gw.hasher.name_hash(name)
+    now = utcnow()
+    with gw.engine.begin() as conn:
+        person = people_store.find_person(conn, id_hash)
+        person_id = person.id if person is not None else -1
+        # Every lookup runs whether or not the person exists, so refusals take similar paths.
+        name_ok = person is not None and hmac.compare_digest(person.name_hash, name_hash)
+        consent = find_live_consent(
+            conn,
+            person_id=person_id,
+            audience=partner.id,
+            purpose=purpose,
+            disclosure=disclosure,
+            now=now,
+            for_update=True,
+        )
+        current = scores_store.get_current(conn, person_id)
+        if not (name_ok and consent is not None and current is not None):
+            raise DisclosureRefused(_REFUSAL)
+        if current.model_version != gw.model.version or current.as_of != today_in_shaoxing():
+            # A score from an older model or an earlier day may no longer be true (records age out).
+            recompute_people(conn, gw, [person_id], trigger="issuance")
+            current = scores_store.get_current(conn, person_id)
+        if current is None or not current.eligible or current.score is None or current.tier is None:
+            raise DisclosureRefused(_REFUSAL)
+        tier = next(t for t in gw.model.tiers if t.code == current.tier)
+        scheme = local_scheme_id(current.model_version)
+        crosswalk = gw.mappings.crosswalk_for(scheme)
+        level = crosswalk.common_level(tier.code) if crosswalk else UNRATED
+        lifetime = timedelta(seconds=gw.settings.assertion_lifetime)
+        expires_at = min(now + lifetime, _aware(consent.expires_at))
+        jti = secrets.token_urlsafe(18)
+        claims: dict[str, Any] = {
+            "iss": gw.settings.issuer,
+            "sub": gw.hasher.pairwise_subject(id_hash, partner.id),
+            "aud": partner.id,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "jti": jti,
+            "purpose": purpose,
+            "tier": {
+                "scheme": scheme,
+                "code": tier.code,
+                "label": {"zh": tier.label_zh, "en": tier.label_en},
+            },
+            "regional_tier": {
+                "scheme": COMMON_SCHEME,
+                "level": level,
+                "crosswalk": {
+                    "id": crosswalk.id if crosswalk else "none",
+                    "version": str(crosswalk.version if crosswalk else 0),
+                },
+            },
+            "score_as_of": int(_aware(current.computed_at).timestamp()),
+            "consent": consent.id,
+            "jurisdiction": JURISDICTION,
+        }
+        if disclosure == "score":
+            claims["score"] = {"value": current.score, "max": 1000, "model": current.model_version}
+        key = gw.keyring.signing_key()
+        token = sign(claims, key, TYP_SCORE_ASSERTION)
+        conn.execute(
+            insert(disclosures).values(
+                person_key=id_hash,
+                audience=partner.id,
+                purpose=purpose,
+                disclosure=disclosure,
+                consent_id=consent.id,
+                jti=jti,
+                kid=key.kid,
+                tier=tier.code,
+                score_id=current.score_id,
+                issued_at=now,
+                expires_at=expires_at,
+            )
+        )
+    return IssuedAssertion(assertion=token, jti=jti, issued_at=now, expires_at=expires_at)

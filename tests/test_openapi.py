@@ -1,0 +1,35 @@
+"""The committed OpenAPI document is what the code serves, and it documents security and problems."""
+
+from __future__ import annotations
+
+from gateway.api.openapi import OPENAPI_PATH, openapi_document, render
+
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/schemas/{name}",
+    "/problems/{code}",
+    "/.well-known/jwks.json",
+    "/.well-known/score-issuer",
+    "/.well-known/jwt-vc-issuer",
+    "/oauth/token",  # authenticates by the client assertion in its body
+}
+
+
+def test_committed_openapi_matches_the_code() -> None:
+    committed = OPENAPI_PATH.read_text(encoding="utf-8")
+    assert committed == render(openapi_document()), "openapi/openapi.json drifted: run `gateway openapi`"
+
+
+def test_every_protected_operation_names_its_security_scheme_and_problems() -> None:
+    doc = openapi_document()
+    schemes = set(doc["components"]["securitySchemes"])
+    assert {"partnerAccessToken", "officerApiKey", "residentIdToken"} <= schemes
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if path in PUBLIC:
+                continue
+            assert op.get("security"), f"{method.upper()} {path} documents no security scheme"
+            assert "401" in op["responses"], f"{method.upper()} {path} documents no 401 problem"
+            problem = op["responses"]["401"]["content"]
+            assert "application/problem+json" in problem
