@@ -213,6 +213,21 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_admin(args: argparse.Namespace) -> int:
+    gw = _gateway(args)
+    print(gw.admins.issue(args.name, args.role, lifetime=args.lifetime))
+    return 0
+
+
+def _cmd_dev_idp(args: argparse.Namespace) -> int:
+    from gateway.config import Settings
+    from gateway.services.dev_idp import dev_idp_token_command
+
+    text = sys.stdin.readline().strip() if args.id_number == "-" else args.id_number
+    print(dev_idp_token_command(Settings.from_env(), text, args.name))
+    return 0
+
+
 def _cmd_openapi(args: argparse.Namespace) -> int:
     from gateway.api.openapi import write_openapi
 
@@ -285,6 +300,26 @@ def build_parser() -> argparse.ArgumentParser:
     ksub.add_parser("list")
     ksub.add_parser("rotate", help="promote the pre-published next key, retire the active one")
     s.set_defaults(func=_cmd_keys)
+
+    s = sub.add_parser("admin", help="administrator tokens (development mode)")
+    asub = s.add_subparsers(dest="action", required=True)
+    a = asub.add_parser("token", help="print a role-based admin token")
+    a.add_argument("--name", required=True)
+    a.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=["mapping_admin", "partner_admin", "credit_officer", "auditor"],
+    )
+    a.add_argument("--lifetime", type=int, default=3600)
+    s.set_defaults(func=_cmd_admin)
+
+    s = sub.add_parser("dev-idp", help="the development identity provider (development mode)")
+    dsub = s.add_subparsers(dest="action", required=True)
+    d = dsub.add_parser("token", help="print a resident's ID token ('-' reads the ID number from stdin)")
+    d.add_argument("id_number")
+    d.add_argument("name")
+    s.set_defaults(func=_cmd_dev_idp)
 
     s = sub.add_parser("openapi", help="write the OpenAPI document (default openapi/openapi.json)")
     s.add_argument("--out")

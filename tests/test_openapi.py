@@ -24,7 +24,7 @@ def test_committed_openapi_matches_the_code() -> None:
 def test_every_protected_operation_names_its_security_scheme_and_problems() -> None:
     doc = openapi_document()
     schemes = set(doc["components"]["securitySchemes"])
-    assert {"partnerAccessToken", "officerApiKey", "residentIdToken"} <= schemes
+    assert {"partnerAccessToken", "adminToken", "residentIdToken"} <= schemes
     for path, item in doc["paths"].items():
         for method, op in item.items():
             if path in PUBLIC:

@@ -16,18 +16,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.errors import AuthenticationRequired, PermissionDenied
 from gateway.partners import Partner
+from gateway.services.admins import AdminPrincipal
 from gateway.services.context import Gateway
-from gateway.services.credentials import Principal, authenticate_api_key
+from gateway.services.credentials import authenticate_api_key
 from gateway.services.oauth import INGEST_SCOPE, PartnerPrincipal
 from gateway.services.resident_identity import Resident
 
 __all__ = [
+    "AdminDep",
     "ExchangePartnerDep",
     "GatewayDep",
     "OfficerDep",
     "ResidentDep",
     "UnitDep",
     "get_gateway",
+    "require_role",
 ]
 
 # auto_error=False everywhere: a missing header must become our 401 problem, not a bare 403.
@@ -38,8 +41,12 @@ _partner_bearer = HTTPBearer(
 )
 _officer_bearer = HTTPBearer(
     auto_error=False,
-    scheme_name="officerApiKey",
-    description="A credit officer's API key from `gateway credentials create officer NAME`.",
+    scheme_name="adminToken",
+    description=(
+        "An administrator token (typ admin+jwt) carrying roles — mapping_admin, partner_admin, credit_officer, "
+        "auditor — from `gateway admin token` in development; or a credit officer's API key from "
+        "`gateway credentials create officer NAME` (role credit_officer)."
+    ),
 )
 _resident_bearer = HTTPBearer(
     auto_error=False,
@@ -92,18 +99,32 @@ ExchangePartnerDep = Annotated[
 ]
 
 
-async def require_officer(gw: GatewayDep, credentials: OfficerCredentials) -> Principal:
+async def authenticate_admin(gw: GatewayDep, credentials: OfficerCredentials) -> AdminPrincipal:
     if credentials is None:
-        raise AuthenticationRequired("Send an officer API key as a Bearer credential.")
-    principal = await run_in_threadpool(authenticate_api_key, gw, credentials.credentials)
-    if principal is None:
-        raise AuthenticationRequired("The credential is not valid.")
-    if principal.type != "officer":
-        raise PermissionDenied("Only a credit officer may do this.")
-    return principal
+        raise AuthenticationRequired("Send an administrator token or an officer API key as a Bearer credential.")
+    presented = credentials.credentials
+    if presented.startswith("gwk."):
+        principal = await run_in_threadpool(authenticate_api_key, gw, presented)
+        if principal is None:
+            raise AuthenticationRequired("The credential is not valid.")
+        return AdminPrincipal(name=principal.id, roles=frozenset({"credit_officer"}))
+    return gw.admins.authenticate(presented)
 
 
-OfficerDep = Annotated[Principal, Depends(require_officer)]
+AdminDep = Annotated[AdminPrincipal, Depends(authenticate_admin)]
+
+
+def require_role(role: str) -> Callable[[AdminPrincipal], AdminPrincipal]:
+    """A dependency admitting administrators holding ``role``."""
+
+    def check(principal: AdminDep) -> AdminPrincipal:
+        principal.require(role)
+        return principal
+
+    return check
+
+
+OfficerDep = Annotated[AdminPrincipal, Depends(require_role("credit_officer"))]
 
 
 def authenticate_resident(gw: GatewayDep, credentials: ResidentCredentials) -> Resident:

@@ -15,6 +15,7 @@ from gateway.exchange.tiers import Mappings, load_mappings
 from gateway.partners import PartnerRegistry
 from gateway.privacy import Hasher
 from gateway.scoring import ScoringModel, load_default_model, load_model
+from gateway.services.admins import AdminTokens
 from gateway.services.keyring import Keyring
 from gateway.services.oauth import OAuthServer
 from gateway.services.resident_identity import ResidentAuthenticator
@@ -38,6 +39,7 @@ class Gateway:
     keyring: Keyring
     residents: ResidentAuthenticator
     oauth: OAuthServer
+    admins: AdminTokens
 
     @classmethod
     def build(cls, settings: Settings | None = None, *, run_migrations: bool | None = None) -> Gateway:
@@ -71,6 +73,7 @@ class Gateway:
             keyring=keyring,
             residents=ResidentAuthenticator(settings, hasher),
             oauth=OAuthServer(settings, engine, keyring, partners),
+            admins=AdminTokens(settings, keyring),
         )
 
     def close(self) -> None:

@@ -34,14 +34,21 @@ __all__ = [
     "audit_log",
     "client_assertion_jtis",
     "consents",
+    "crosswalk_heads",
+    "crosswalk_versions",
     "current_scores",
     "disclosures",
+    "eligibility_decisions",
     "information_records",
     "metadata",
+    "objections",
+    "partner_overrides",
     "people",
     "provincial_evaluations",
+    "recognitions",
     "score_history",
     "signing_keys",
+    "status_slots",
 ]
 
 metadata = MetaData(
@@ -229,4 +236,113 @@ disclosures = Table(
     Column("score_id", Id, nullable=False),
     Column("issued_at", Stamp, nullable=False),
     Column("expires_at", Stamp, nullable=False),
+    Column("status_list", Integer),
+    Column("status_idx", Integer),
+)
+
+# --- residents' rights: objections (异议), evidence, token status lists -------------------------
+
+objections = Table(
+    "objections",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", Id, ForeignKey("people.id"), nullable=False, index=True),
+    Column("target_type", String(16), nullable=False),  # score | record
+    Column("target_ref", String(64), nullable=False),  # score id, or r:<id> / p:<id>
+    Column("statement", Text, nullable=False),
+    Column("evidence", Json, nullable=False),  # [{sha256, media_type, size}]; files live outside the rows
+    Column("state", String(16), nullable=False),  # submitted → under_review → upheld | rejected
+    Column("deadline", Stamp, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+    Column("officer_id", String(64)),
+    Column("answer", Text),
+    Column("row_version", Integer, nullable=False),
+)
+Index("ix_objections_state_deadline", objections.c.state, objections.c.deadline)
+
+# Status list slots (draft-ietf-oauth-status-list): one row per index handed out. Indexes are drawn at
+# random within large lists; a row is deleted only after its token expired, so no live index repeats.
+status_slots = Table(
+    "status_slots",
+    metadata,
+    Column("list_id", Integer, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("jti", String(128), nullable=False, unique=True),
+    Column("status", Integer, nullable=False),  # 0 valid, 1 invalid (revoked), 2 suspended, 3 superseded
+    Column("expires_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+)
+Index("ix_status_slots_expires_at", status_slots.c.expires_at)
+
+# --- cross-city recognition: crosswalk versions, partner administration, decisions ---------------
+
+crosswalk_versions = Table(
+    "crosswalk_versions",
+    metadata,
+    Column("crosswalk_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("local_scheme", String(64), nullable=False),
+    Column("common_scheme", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # draft | published | retired
+    Column("document", Json, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("effective_from", Date, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("published_by", String(64)),
+    Column("published_at", Stamp),
+    Column("reason", Text),
+)
+
+# One row per crosswalk: which version is in force, and a counter for optimistic concurrency
+# (the ETag administrators send back in If-Match).
+crosswalk_heads = Table(
+    "crosswalk_heads",
+    metadata,
+    Column("crosswalk_id", String(64), primary_key=True),
+    Column("local_scheme", String(64), nullable=False, unique=True),
+    Column("published_version", Integer),
+    Column("row_version", Integer, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+)
+
+# Administrators' changes to partners (enable, disable, new keys) override the files in partners/,
+# shared by every process.
+partner_overrides = Table(
+    "partner_overrides",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("enabled", Boolean),
+    Column("jwks", Json),
+    Column("row_version", Integer, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+)
+
+recognitions = Table(
+    "recognitions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("caller", String(64), nullable=False),
+    Column("assertion_issuer", String(255), nullable=False),
+    Column("assertion_jti", String(128), nullable=False),
+    Column("partner_tier", String(32)),
+    Column("common_level", String(32), nullable=False),
+    Column("local_tier", String(16)),
+    Column("crosswalks", Json, nullable=False),
+    Column("at", Stamp, nullable=False),
+)
+
+eligibility_decisions = Table(
+    "eligibility_decisions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("jti", String(128), nullable=False, unique=True),
+    Column("caller", String(64), nullable=False),
+    Column("programme_id", String(64), nullable=False),
+    Column("assertion_jti", String(128), nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("level", String(32), nullable=False),
+    Column("at", Stamp, nullable=False),
 )

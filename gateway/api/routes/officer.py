@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/officer", tags=["credit officers"])
     responses=PROBLEMS(401, 403, 404, 422),
 )
 async def score_lookup(body: ScoreLookupIn, gw: GatewayDep, officer: OfficerDep) -> Any:
-    return await run_in_threadpool(officer_service.score_view, gw, officer.id, body.id_number)
+    return await run_in_threadpool(officer_service.score_view, gw, officer.name, body.id_number)
 
 
 @router.post(
@@ -34,5 +34,5 @@ async def score_lookup(body: ScoreLookupIn, gw: GatewayDep, officer: OfficerDep)
 )
 async def decide(record_id: int, body: SelfReportDecisionIn, gw: GatewayDep, officer: OfficerDep) -> Any:
     return await run_in_threadpool(
-        officer_service.decide_self_report, gw, officer.id, record_id, body.decision, body.reason
+        officer_service.decide_self_report, gw, officer.name, record_id, body.decision, body.reason
     )
