@@ -18,6 +18,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
+from gateway.catalogue.fastcheck import Check, compile_check
 from gateway.errors import InvalidCatalogue
 
 __all__ = ["DEFAULT_CATALOGUE_PATH", "Catalogue", "CatalogueItem", "load_catalogue", "safe_messages"]
@@ -77,12 +78,16 @@ class CatalogueItem:
     code_attr: str | None
     until_attr: str | None
     validator: Draft202012Validator
+    fast_check: Check | None = None
 
     def initial_status_for(self, unit_kind: str) -> str | None:
         """The status a record from this kind of unit starts in, or None if the kind may not supply it."""
         return self.suppliers.get(unit_kind)
 
     def attribute_errors(self, attributes: Any) -> list[str]:
+        # The compiled check answers for valid records in a few µs; jsonschema explains the rest.
+        if self.fast_check is not None and self.fast_check(attributes):
+            return []
         return safe_messages(self.validator.iter_errors(attributes), "attributes.")
 
     def scoring_values(self, attributes: Mapping[str, Any]) -> tuple[float | None, str | None, date | None]:
@@ -162,6 +167,7 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
             code_attr=scoring.get("code"),
             until_attr=scoring.get("until"),
             validator=Draft202012Validator(attrs, format_checker=_FORMATS),
+            fast_check=compile_check(attrs),
         )
     return Catalogue(
         name=doc["catalogue"],

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "COUNTING_STATUSES",
@@ -35,13 +36,15 @@ class RecordStatus(StrEnum):
 COUNTING_STATUSES = frozenset({RecordStatus.VALID})
 
 
-@dataclass(frozen=True, slots=True)
-class RecordInput:
+class RecordInput(NamedTuple):
     """One information record as the scoring core sees it.
 
     ``ref`` is opaque to the core (the store uses its record id) and is echoed in the breakdown.
     ``number``/``code``/``until`` are the attribute values the catalogue maps for scoring, for
     example the provincial evaluation score, a breach severity, a permit's expiry.
+
+    A named tuple rather than a frozen dataclass: a full recompute builds about ten million of
+    these, and a tuple is built in a fraction of the time (immutability is the same).
     """
 
     ref: str

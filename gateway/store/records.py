@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, select
+from sqlalchemy import Connection, Table
 
 from gateway.scoring import RecordInput
 from gateway.store.dialect import insert_ignoring_conflicts
-from gateway.store.tables import information_records, provincial_evaluations
+from gateway.store.tables import provincial_evaluations
 
 __all__ = [
     "PROVINCIAL_ITEM",
@@ -42,35 +43,59 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     return {r[0] for r in conn.execute(stmt, list(rows))}
 
 
-_REC_COLS = (
-    information_records.c.id,
-    information_records.c.person_id,
-    information_records.c.item_code,
-    information_records.c.status,
-    information_records.c.occurred_at,
-    information_records.c.value_number,
-    information_records.c.value_code,
-    information_records.c.valid_until,
+_REC_SQL = (
+    "SELECT id, person_id, item_code, status, occurred_at, value_number, value_code, valid_until "
+    "FROM information_records WHERE person_id {cond}"
 )
-_PE_COLS = (
-    provincial_evaluations.c.id,
-    provincial_evaluations.c.person_id,
-    provincial_evaluations.c.status,
-    provincial_evaluations.c.evaluated_on,
-    provincial_evaluations.c.score,
-)
+_PE_SQL = "SELECT id, person_id, status, evaluated_on, score FROM provincial_evaluations WHERE person_id {cond}"
 
 
-def _collect(conn: Connection, rec_where: Any, pe_where: Any) -> dict[int, list[RecordInput]]:
-    # Only valid records can count, so the rest are not even materialised; the scoring core
-    # filters by status again on its own (it must be correct without this shortcut).
+class _Dates:
+    """SQLite hands dates back as ISO text; the same few thousand days repeat across millions of
+    rows, so each is parsed once."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Any, date | None] = {None: None}
+
+    def __call__(self, value: Any) -> date | None:
+        try:
+            return self._seen[value]
+        except KeyError:
+            parsed = value if isinstance(value, date) else date.fromisoformat(value)
+            self._seen[value] = parsed
+            return parsed
+
+
+def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Run a read on the connection's own DBAPI cursor, inside the caller's transaction.
+
+    The scoring read path moves millions of rows in a full recompute; SQLAlchemy's per-row result
+    processing cost more than the query itself, so this one path talks to the driver directly.
+    """
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _collect(conn: Connection, cond: str, params: tuple[Any, ...]) -> dict[int, list[RecordInput]]:
+    # Only valid records can count, so the rest are never materialised; the scoring core filters by
+    # status again on its own. The status test stays out of the SQL on purpose: with it SQLite picks
+    # the (status, item) index and scans every valid record for each chunk.
     out: dict[int, list[RecordInput]] = defaultdict(list)
-    rec = select(*_REC_COLS).where(rec_where, information_records.c.status == "valid")
-    for rid, pid, item, status, occurred, number, code, until in conn.execute(rec):
-        out[pid].append(RecordInput("r:" + str(rid), item, status, occurred, number, code, until))
-    pe = select(*_PE_COLS).where(pe_where, provincial_evaluations.c.status == "valid")
-    for eid, pid, status, evaluated_on, score in conn.execute(pe):
-        out[pid].append(RecordInput("p:" + str(eid), PROVINCIAL_ITEM, status, evaluated_on, float(score)))
+    day = _Dates()
+    for rid, pid, item, status, occurred, number, code, until in _fetch(conn, _REC_SQL.format(cond=cond), params):
+        if status == "valid":
+            out[pid].append(
+                RecordInput(f"r:{rid}", item, status, day(occurred), number, code, until and day(until))  # type: ignore[arg-type]
+            )
+    for eid, pid, status, evaluated_on, score in _fetch(conn, _PE_SQL.format(cond=cond), params):
+        if status == "valid":
+            out[pid].append(RecordInput(f"p:{eid}", PROVINCIAL_ITEM, status, day(evaluated_on), float(score)))  # type: ignore[arg-type]
     return out
 
 
@@ -78,21 +103,11 @@ def load_records_for_ids(conn: Connection, person_ids: Iterable[int]) -> dict[in
     ids = sorted(set(person_ids))
     out: dict[int, list[RecordInput]] = {}
     for i in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[i : i + _IN_CHUNK]
-        out.update(
-            _collect(
-                conn,
-                information_records.c.person_id.in_(chunk),
-                provincial_evaluations.c.person_id.in_(chunk),
-            )
-        )
+        chunk = tuple(ids[i : i + _IN_CHUNK])
+        out.update(_collect(conn, f"IN ({', '.join('?' * len(chunk))})", chunk))
     return out
 
 
 def load_records_in_range(conn: Connection, first_id: int, last_id: int) -> dict[int, list[RecordInput]]:
     """Records of people with ``first_id <= id <= last_id``: one range scan per table per chunk."""
-    return _collect(
-        conn,
-        and_(information_records.c.person_id >= first_id, information_records.c.person_id <= last_id),
-        and_(provincial_evaluations.c.person_id >= first_id, provincial_evaluations.c.person_id <= last_id),
-    )
+    return _collect(conn, "BETWEEN ? AND ?", (first_id, last_id))
