@@ -49,6 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
 INGEST_SCOPE = "ingest"
+_VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenRequestError(BadRequest):
@@ -96,6 +97,8 @@ class OAuthServer:
             max_lifetime=600,
             kind="access_token",
         )
+        # token → (exp, partner id, scope, jti) of tokens that verified; per process, bounded.
+        self._verified: dict[str, tuple[float, str, str, str]] = {}
 
     # --- the jti replay cache --------------------------------------------------------------
 
@@ -178,13 +181,29 @@ class OAuthServer:
     def authenticate(self, token: str) -> PartnerPrincipal:
         """The partner behind an access token; it must still be registered and enabled.
 
+        A token that verified once is remembered until it expires (a partner presents the same
+        token for minutes): signature checks were the largest cost of a request. The partner's
+        state is looked up again on every call, so disabling it takes effect at once.
+
         :raises InvalidToken: (401) when the token fails a check.
         :raises AuthenticationRequired: when its partner is gone or disabled.
         """
-        verified = self._verifier.verify(token, self._keyring.verification_keys())
-        claims = verified.claims
-        partner = self._partners.enabled(str(claims["sub"]))
-        if partner is None or claims.get("client_id") != partner.id:
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > now:
+            partner_id, scope, token_id = cached[1], cached[2], cached[3]
+        else:
+            claims = self._verifier.verify(token, self._keyring.verification_keys()).claims
+            partner_id, scope, token_id = str(claims["sub"]), str(claims["scope"]), str(claims["jti"])
+            if claims.get("client_id") != partner_id:
+                raise AuthenticationRequired("The token's client is not its subject.")
+            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                self._verified = {t: v for t, v in self._verified.items() if v[0] > now}
+                if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                    self._verified.clear()
+            self._verified[token] = (float(claims["exp"]), partner_id, scope, token_id)
+        partner = self._partners.enabled(partner_id)
+        if partner is None:
             raise AuthenticationRequired("The partner of this token is not enabled.")
-        scopes = frozenset(str(claims["scope"]).split()) & partner_scopes(partner)
-        return PartnerPrincipal(partner=partner, scopes=scopes, token_id=str(claims["jti"]))
+        scopes = frozenset(scope.split()) & partner_scopes(partner)
+        return PartnerPrincipal(partner=partner, scopes=scopes, token_id=token_id)
