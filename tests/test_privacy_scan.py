@@ -14,6 +14,7 @@ from sqlalchemy import inspect, select, table, text
 
 from gateway.api.app import create_app
 from gateway.services.context import Gateway
+from gateway.services.dev_idp import DevIdentityProvider
 from gateway.services.officer import score_view
 from gateway.services.scoring import recompute_all
 from gateway.synth import generate
@@ -64,9 +65,36 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
             )
             assert resp.status_code == 200, resp.text
             assert resp.json()["rejected"] == 0
+        with (population / "residents.csv").open(encoding="utf-8") as fh:
+            residents = list(csv.DictReader(fh))
+        # The exchange writes too: consents, the disclosure log, issued assertions.
+        bank = access_token(client, "sx-example-bank")
+        issued = 0
+        for person in residents[:40]:
+            id_token = DevIdentityProvider(gw.settings).issue_id_token(person["id_number"], person["name"])
+            client.post(
+                "/v1/me/consents",
+                json={
+                    "audience": "sx-example-bank",
+                    "purposes": ["loan_discount"],
+                    "disclosure": "score",
+                    "valid_days": 30,
+                    "channel": "app",
+                },
+                headers={"Authorization": f"Bearer {id_token}"},
+            ).raise_for_status()
+            resp = client.post(
+                "/v1/assertions",
+                json={
+                    "subject": {"id_number": person["id_number"], "name": person["name"]},
+                    "purpose": "loan_discount",
+                    "disclosure": "score",
+                },
+                headers={"Authorization": f"Bearer {bank}"},
+            )
+            issued += resp.status_code == 201
+        assert issued > 10
     recompute_all(gw, as_of=date(2026, 6, 1))
-    with (population / "residents.csv").open(encoding="utf-8") as fh:
-        residents = list(csv.DictReader(fh))
     score_view(gw, "officer-scan", residents[0]["id_number"])
 
     stored = _dump_database(gw)
