@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from gateway.errors import ValidationFailed
 from gateway.services.context import Gateway, utcnow
 from gateway.store.audit import append_audit
+from gateway.store.engine import reader
 from gateway.store.tables import api_credentials
 
 __all__ = ["Principal", "authenticate_api_key", "create_api_key", "revoke_api_key"]
@@ -80,7 +81,7 @@ def authenticate_api_key(gw: Gateway, presented: str) -> Principal | None:
     parts = presented.split(".")
     if len(parts) != 3 or parts[0] != _PREFIX or not parts[1] or not parts[2]:
         return None
-    with gw.engine.connect() as conn:
+    with reader(gw.engine).connect() as conn:
         row = conn.execute(
             select(
                 api_credentials.c.principal_type,

@@ -33,6 +33,7 @@ from gateway.exchange import (
     read_signing_key,
     write_signing_key,
 )
+from gateway.store.engine import reader
 from gateway.store.tables import disclosures, signing_keys
 
 __all__ = ["KeyRow", "KeySnapshot", "Keyring"]
@@ -182,7 +183,7 @@ class Keyring:
         return active, new_next
 
     def rows(self) -> list[KeyRow]:
-        with self._engine.connect() as conn:
+        with reader(self._engine).connect() as conn:
             return _rows(conn)
 
     # --- the hot path -------------------------------------------------------------------------
@@ -192,7 +193,7 @@ class Keyring:
         if snap is not None and time.monotonic() - snap.loaded_at < self._refresh:
             return snap
         with self._lock:
-            with self._engine.connect() as conn:
+            with reader(self._engine).connect() as conn:
                 rows = _rows(conn)
                 conn.rollback()
             now = utcnow()

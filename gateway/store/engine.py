@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["MIGRATIONS_DIR", "make_engine", "migrate", "ping"]
+__all__ = ["MIGRATIONS_DIR", "make_engine", "migrate", "ping", "reader"]
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -39,7 +39,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Reads on a read-only engine (see ``reader``) begin deferred: in WAL mode they never wait for a
+    # writer, so a read on a second connection inside a write transaction cannot block on it.
+    if conn.get_execution_options().get("read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -60,6 +65,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             raise ConfigurationError("Use the psycopg 3 driver: postgresql+psycopg://…")
         return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
     raise ConfigurationError("Only SQLite and PostgreSQL databases are supported.")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same pool, for transactions that only read (they begin deferred on SQLite)."""
+    return engine.execution_options(read_only=True)
 
 
 def alembic_config() -> Config:
