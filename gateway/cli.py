@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.mappings_cli import add_mappings_parser, run_mappings
 
 __all__ = ["main"]
 
@@ -23,7 +24,7 @@ __all__ = ["main"]
 def _gateway(args: argparse.Namespace) -> Any:
     from gateway.services.context import Gateway
 
-    return Gateway.build()
+    return Gateway.build(background_refresh=False)  # one-shot commands: nothing to keep fresh
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -228,6 +229,10 @@ def _cmd_dev_idp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mappings(args: argparse.Namespace) -> int:
+    return run_mappings(args, lambda: _gateway(args))
+
+
 def _cmd_openapi(args: argparse.Namespace) -> int:
     from gateway.api.openapi import write_openapi
 
@@ -320,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("id_number")
     d.add_argument("name")
     s.set_defaults(func=_cmd_dev_idp)
+
+    add_mappings_parser(sub, _cmd_mappings)
 
     s = sub.add_parser("openapi", help="write the OpenAPI document (default openapi/openapi.json)")
     s.add_argument("--out")

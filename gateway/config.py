@@ -80,6 +80,12 @@ class Settings:
     resident_idp_id_claim: str = "id_number"
     resident_idp_name_claim: str = "name"
     resident_idp_typ: str = "JWT"
+    # Residents' rights (measure 四): objection time limit, evidence limits, token status lists.
+    objection_days: int = 15
+    evidence_max_bytes: int = 5 * 1024 * 1024
+    evidence_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
+    status_list_size: int = 1 << 20
+    status_list_max_age: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,6 +140,11 @@ class Settings:
             resident_idp_id_claim=env.get("GATEWAY_RESIDENT_IDP_ID_CLAIM", "id_number"),
             resident_idp_name_claim=env.get("GATEWAY_RESIDENT_IDP_NAME_CLAIM", "name"),
             resident_idp_typ=env.get("GATEWAY_RESIDENT_IDP_TYP", "JWT"),
+            objection_days=_int(env, "GATEWAY_OBJECTION_DAYS", 15, low=1, high=365),
+            evidence_max_bytes=_int(env, "GATEWAY_EVIDENCE_MAX_BYTES", 5 * 1024 * 1024, low=1024, high=64 << 20),
+            # Large lists give herd privacy; 2 bits per entry, so 2**20 entries are 256 KiB uncompressed.
+            status_list_size=_int(env, "GATEWAY_STATUS_LIST_SIZE", 1 << 20, low=16, high=1 << 26),
+            status_list_max_age=_int(env, "GATEWAY_STATUS_LIST_MAX_AGE", 60, low=1, high=3600),
         )
 
     @property

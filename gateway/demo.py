@@ -13,8 +13,10 @@ protect nothing (see the README there).
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import secrets
 import socket
 import threading
 import time
@@ -24,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import uvicorn
 from sqlalchemy import func, select
 
 from gateway.api.app import create_app
 from gateway.cli import render_score
 from gateway.config import PROJECT_ROOT
-from gateway.exchange import make_client_assertion, parse_jwks, read_signing_key
+from gateway.exchange import TYP_SCORE_ASSERTION, make_client_assertion, parse_jwks, read_signing_key, sign
 from gateway.exchange.assertion import verify_score_assertion
 from gateway.services.context import Gateway
 from gateway.services.credentials import create_api_key
@@ -206,6 +209,77 @@ def _exchange(client: httpx.Client, gw: Gateway, resident: dict[str, str]) -> No
     )
 
 
+def _hangzhou_assertion(audience: str, purpose: str, tier: str, label: str) -> str:
+    """What Hangzhou's platform would send: a score assertion in the published format, signed with
+    its own (development) key, addressed to one Shaoxing partner."""
+    now = int(time.time())
+    claims = {
+        "iss": "https://credit.hangzhou.example",
+        "sub": secrets.token_urlsafe(32)[:43],
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        "jti": secrets.token_urlsafe(18),
+        "purpose": purpose,
+        "tier": {"scheme": "hangzhou-credit/1", "code": tier, "label": {"zh": label, "en": tier}},
+        "regional_tier": {
+            "scheme": "yrd-common/1",
+            "level": "good",
+            "crosswalk": {"id": "hangzhou-own", "version": "1"},
+        },
+        "score_as_of": now - 3600,
+        "consent": "cns_" + secrets.token_urlsafe(12),
+        "jurisdiction": {"city": "330100", "province": "330000", "name": {"zh": "杭州市", "en": "Hangzhou"}},
+    }
+    return sign(claims, read_signing_key(PARTNER_KEYS / f"{CITY}.pem"), TYP_SCORE_ASSERTION)
+
+
+def _recognition(client: httpx.Client, gw: Gateway) -> None:
+    scenic = _token(client, gw, "sx-scenic-example")
+    resp = client.post(
+        "/v1/recognitions",
+        json={
+            "assertion": _hangzhou_assertion("sx-scenic-example", "tourism", "700-750", "信用优秀"),
+            "purpose": "tourism",
+        },
+        headers={"Authorization": f"Bearer {scenic}"},
+    )
+    resp.raise_for_status()
+    r = resp.json()
+    print(
+        "9. a Hangzhou-issued assertion (钱江分 700–750 信用优秀) presented to a Shaoxing scenic operator "
+        "(POST /v1/recognitions):"
+    )
+    print(f"   {json.dumps({k: r[k] for k in r if k not in ('jti', 'expires_at')}, ensure_ascii=False)[:600]}")
+
+    bank = _token(client, gw, "sx-example-bank")
+    resp = client.post(
+        "/v1/eligibility",
+        json={
+            "assertion": _hangzhou_assertion("sx-example-bank", "loan_discount", "700-750", "信用优秀"),
+            "programme_id": "sx-example-bank-loan-rate-discount",
+        },
+        headers={"Authorization": f"Bearer {bank}"},
+    )
+    resp.raise_for_status()
+    decision_token = resp.json()["decision"]
+    keys = parse_jwks(client.get("/.well-known/jwks.json").json()).keys
+    header = json.loads(base64.urlsafe_b64decode(decision_token.split(".")[0] + "=="))
+    decision = jwt.decode(
+        decision_token,
+        keys[header["kid"]].key,
+        algorithms=[keys[header["kid"]].alg],
+        audience="sx-example-bank",
+        issuer=gw.settings.issuer,
+    )
+    print(
+        f"10. the bank's eligibility decision for a loan discount, a signed {header['typ']} it verified with the JWKS:"
+    )
+    shown = {k: decision[k] for k in ("eligible", "benefit", "level", "reasons") if k in decision}
+    print(f"   {json.dumps(shown, ensure_ascii=False)[:600]}")
+
+
 def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
     gw = Gateway.build()
     population = gw.settings.data_dir / "demo-population"
@@ -230,6 +304,7 @@ def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
         resident = _first_scored(client, officer_key, population)
         if resident is not None:
             _exchange(client, gw, resident)
+        _recognition(client, gw)
         if serve:
             print(f"serving on http://127.0.0.1:{port} — Ctrl-C to stop")
             try:

@@ -5,25 +5,37 @@ immutable snapshot and swaps it in one assignment, so a request sees either the 
 registry, never half of each. Every file is validated by ``schemas/partner.schema.json``; one bad
 file fails the whole load (and a reload keeps the previous snapshot), because silently dropping a
 partner would look like a disabled one.
+
+Administrators' changes (enable, disable, replace the JWKS) live in ``partner_overrides``, shared
+by every process, and are laid over the files: :meth:`PartnerRegistry.refresh_overrides` re-reads
+the table (the gateway's background refresher calls it every few seconds, so a partner disabled in
+one process is refused by all of them within that bound). An override's JWKS is parsed once per
+row version, never per request.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from sqlalchemy import Engine, select
 
 from gateway.catalogue import safe_messages
 from gateway.config import PROJECT_ROOT
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.exchange import VerificationKey, parse_jwks
+from gateway.store.engine import reader
+from gateway.store.tables import partner_overrides
 
-__all__ = ["Partner", "PartnerRegistry", "load_partner_documents"]
+__all__ = ["Partner", "PartnerOverride", "PartnerRegistry", "load_partner_documents"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = PROJECT_ROOT / "schemas" / "partner.schema.json"
 
@@ -98,11 +110,51 @@ def load_partner_documents(directory: Path) -> dict[str, Partner]:
     return partners
 
 
+@dataclass(frozen=True, slots=True)
+class PartnerOverride:
+    """An administrator's change to a partner: ``None`` leaves the file's value in force."""
+
+    row_version: int
+    enabled: bool | None
+    jwks: Mapping[str, Any] | None
+    keys: Mapping[str, VerificationKey]
+
+
+def _override(row: Any) -> PartnerOverride:
+    keys: Mapping[str, VerificationKey] = {}
+    if row.jwks is not None:
+        try:
+            keys = parse_jwks(row.jwks).keys
+        except GatewayError:
+            # Checked when it was stored; if it cannot be read now, trust no key rather than the old ones.
+            log.error("partner %s: the stored JWKS override cannot be parsed; no key is trusted", row.partner_id)
+    return PartnerOverride(row.row_version, row.enabled, row.jwks, keys)
+
+
+def _apply(partner: Partner, override: PartnerOverride) -> Partner:
+    if override.enabled is not None:
+        partner = replace(partner, enabled=override.enabled)
+    if override.jwks is not None:
+        partner = replace(partner, jwks=override.jwks, keys=override.keys)
+    return partner
+
+
 class PartnerRegistry:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, engine: Engine | None = None) -> None:
         self._directory = directory
+        self._engine = engine
         self._lock = threading.Lock()
-        self._partners: Mapping[str, Partner] = load_partner_documents(directory)
+        self._seen_files = self._fingerprint()
+        self._files: Mapping[str, Partner] = load_partner_documents(directory)
+        self._overrides: Mapping[str, PartnerOverride] = {}
+        self._partners: Mapping[str, Partner] = self._files
+        if engine is not None:
+            self.refresh_overrides()
+
+    def _merge(self) -> None:
+        self._partners = {
+            pid: _apply(p, self._overrides[pid]) if pid in self._overrides else p for pid, p in self._files.items()
+        }
 
     def get(self, partner_id: str) -> Partner | None:
         return self._partners.get(partner_id)
@@ -114,9 +166,57 @@ class PartnerRegistry:
     def all(self) -> list[Partner]:
         return list(self._partners.values())
 
+    def from_file(self, partner_id: str) -> Partner | None:
+        """The partner as its file describes it, without administrators' overrides."""
+        return self._files.get(partner_id)
+
+    def files(self) -> list[Partner]:
+        return list(self._files.values())
+
     def reload(self) -> int:
         """Re-read the directory; on any error the previous snapshot stays in force."""
         with self._lock:
             fresh = load_partner_documents(self._directory)
-            self._partners = fresh
+            self._files = fresh
+            self._merge()
             return len(fresh)
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self._directory.glob("*.json")))
+
+    def reload_if_changed(self) -> bool:
+        """Reload when a partner file was added, removed or edited (the files are the registry's
+        source; running processes pick up an edit without a restart). A broken edit is logged and
+        the previous registry stays in force."""
+        seen = self._fingerprint()
+        if seen == self._seen_files:
+            return False
+        try:
+            self.reload()
+        except ConfigurationError as exc:
+            log.error("partner files not reloaded: %s", exc.detail)
+            self._seen_files = seen  # report a broken edit once, not every tick
+            return False
+        self._seen_files = seen
+        log.info("partner registry reloaded from %d files", len(self._files))
+        return True
+
+    def refresh_overrides(self) -> bool:
+        """Re-read ``partner_overrides``; True when the registry changed."""
+        if self._engine is None:
+            return False
+        t = partner_overrides
+        with self._lock, reader(self._engine).connect() as conn:
+            rows = conn.execute(select(t.c.partner_id, t.c.row_version, t.c.enabled, t.c.jwks)).all()
+            conn.rollback()
+            if {r.partner_id: r.row_version for r in rows} == {k: o.row_version for k, o in self._overrides.items()}:
+                return False
+            known = self._overrides
+            self._overrides = {
+                r.partner_id: known[r.partner_id]
+                if r.partner_id in known and known[r.partner_id].row_version == r.row_version
+                else _override(r)
+                for r in rows
+            }
+            self._merge()
+            return True

@@ -13,6 +13,7 @@ PUBLIC = {
     "/.well-known/score-issuer",
     "/.well-known/jwt-vc-issuer",
     "/oauth/token",  # authenticates by the client assertion in its body
+    "/status-lists/{list_id}",  # public by design (draft-ietf-oauth-status-list)
 }
 
 

@@ -19,6 +19,7 @@ DATA = [
     ("partner.schema.json", sorted((PROJECT_ROOT / "partners").glob("*.json"))),
     ("catalogue.schema.json", sorted((PROJECT_ROOT / "gateway" / "catalogue").glob("*.json"))),
     ("scoring-model.schema.json", sorted((PROJECT_ROOT / "gateway" / "scoring" / "models").glob("*.json"))),
+    ("programme.schema.json", sorted((PROJECT_ROOT / "partners" / "programmes").glob("*.json"))),
 ]
 
 

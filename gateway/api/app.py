@@ -9,7 +9,9 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.api.problems import install_problem_handlers
-from gateway.api.routes import exchange, health, ingest, me, oauth, officer
+from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
+from gateway.api.routes.admin import router as admin_router
+from gateway.api.routes.recognition import router as recognition_router
 from gateway.services.context import Gateway
 
 __all__ = ["build_app", "create_app"]
@@ -42,6 +44,9 @@ def build_app() -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(officer.router)
     app.include_router(me.router)
+    app.include_router(admin_router)
+    app.include_router(recognition_router)
+    app.include_router(rights.router)
     return app
 
 

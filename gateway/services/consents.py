@@ -23,6 +23,7 @@ from gateway.errors import NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.services.context import Gateway
 from gateway.services.resident_identity import Resident
+from gateway.services.status_lists import revoke_consent_assertions
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.tables import consents
@@ -325,6 +326,8 @@ def revoke_consent(gw: Gateway, resident: Resident, consent_id: str) -> dict[str
         if row is None:
             raise ConsentNotFound("You have no consent with this id.")
         if changed:
+            # Revocation reaches assertions already issued, not only the next one (status list INVALID).
+            revoked = revoke_consent_assertions(conn, consent_id, now=now)
             append_audit(
                 conn,
                 actor_type="resident",
@@ -332,7 +335,7 @@ def revoke_consent(gw: Gateway, resident: Resident, consent_id: str) -> dict[str
                 action="consent.revoke",
                 target_type="consent",
                 target_ref=consent_id,
-                details={"audience": row.audience},
+                details={"audience": row.audience, "assertions_revoked": revoked},
             )
     return consent_view(gw, _row(row), now)
 

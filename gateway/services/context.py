@@ -11,14 +11,18 @@ from sqlalchemy import Engine
 from gateway.catalogue import Catalogue, load_catalogue
 from gateway.clock import today_in_shaoxing, utcnow
 from gateway.config import Secrets, Settings, load_secrets
-from gateway.exchange.tiers import Mappings, load_mappings
 from gateway.partners import PartnerRegistry
 from gateway.privacy import Hasher
 from gateway.scoring import ScoringModel, load_default_model, load_model
 from gateway.services.admins import AdminTokens
+from gateway.services.crosswalks import CrosswalkRegistry, MappingsView
 from gateway.services.keyring import Keyring
 from gateway.services.oauth import OAuthServer
+from gateway.services.partner_keys import PartnerKeys
+from gateway.services.programmes import Programmes, load_programmes
+from gateway.services.refresh import REFRESH_SECONDS, PeriodicRefresh
 from gateway.services.resident_identity import ResidentAuthenticator
+from gateway.services.status_lists import StatusListService
 from gateway.store.engine import make_engine, migrate
 
 __all__ = ["Gateway", "today_in_shaoxing", "utcnow"]
@@ -35,14 +39,20 @@ class Gateway:
     model: ScoringModel
     hasher: Hasher
     partners: PartnerRegistry
-    mappings: Mappings
+    mappings: MappingsView  # published crosswalks from the database, schemes from mappings/
     keyring: Keyring
     residents: ResidentAuthenticator
     oauth: OAuthServer
     admins: AdminTokens
+    programmes: Programmes
+    partner_keys: PartnerKeys
+    status_lists: StatusListService
+    refresher: PeriodicRefresh | None = None
 
     @classmethod
-    def build(cls, settings: Settings | None = None, *, run_migrations: bool | None = None) -> Gateway:
+    def build(
+        cls, settings: Settings | None = None, *, run_migrations: bool | None = None, background_refresh: bool = True
+    ) -> Gateway:
         """Build the process's context. The embedded SQLite default migrates itself; PostgreSQL
         deployments run ``gateway migrate`` explicitly unless ``run_migrations`` says otherwise."""
         settings = settings or Settings.from_env()
@@ -60,8 +70,10 @@ class Gateway:
         hasher = Hasher(secrets.id_pepper)
         keyring = Keyring(settings, engine)
         keyring.ensure()
-        partners = PartnerRegistry(settings.partners_dir)
-        return cls(
+        partners = PartnerRegistry(settings.partners_dir, engine)
+        # Crosswalk files are seeded into the database once; every process then serves what is published there.
+        mappings = CrosswalkRegistry.seeded(engine, settings.mappings_dir)
+        gateway = cls(
             settings=settings,
             secrets=secrets,
             engine=engine,
@@ -69,12 +81,27 @@ class Gateway:
             model=model,
             hasher=hasher,
             partners=partners,
-            mappings=load_mappings(settings.mappings_dir),
+            mappings=mappings,
             keyring=keyring,
             residents=ResidentAuthenticator(settings, hasher),
             oauth=OAuthServer(settings, engine, keyring, partners),
             admins=AdminTokens(settings, keyring),
+            programmes=load_programmes(
+                settings.partners_dir / "programmes",
+                schemes=mappings.schemes,
+                partners=partners,
+            ),
+            partner_keys=PartnerKeys(),
+            status_lists=StatusListService(settings, engine, keyring),
         )
+        if background_refresh:  # one-shot CLI commands need no refresher
+            gateway.refresher = PeriodicRefresh(
+                REFRESH_SECONDS, partners.reload_if_changed, partners.refresh_overrides, mappings.refresh
+            )
+            gateway.refresher.start()
+        return gateway
 
     def close(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
         self.engine.dispose()

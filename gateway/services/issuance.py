@@ -113,6 +113,8 @@ def issue_assertion(
     id_hash = gw.hasher.id_hash(rid.normalised)
     name_hash = gw.hasher.name_hash(name)
     now = utcnow()
+    # Before the transaction: on SQLite a key-table refresh inside it would wait for our own write lock.
+    key = gw.keyring.signing_key()
     with gw.engine.begin() as conn:
         person = people_store.find_person(conn, id_hash)
         person_id = person.id if person is not None else -1
@@ -169,9 +171,11 @@ def issue_assertion(
             "consent": consent.id,
             "jurisdiction": JURISDICTION,
         }
+        # The status slot commits with the assertion, so every issued assertion can be revoked.
+        list_id, idx = gw.status_lists.allocate(conn, jti=jti, expires_at=expires_at)
+        claims["status"] = {"status_list": {"idx": idx, "uri": gw.status_lists.uri(list_id)}}
         if disclosure == "score":
             claims["score"] = {"value": current.score, "max": 1000, "model": current.model_version}
-        key = gw.keyring.signing_key()
         token = sign(claims, key, TYP_SCORE_ASSERTION)
         conn.execute(
             insert(disclosures).values(
@@ -186,6 +190,8 @@ def issue_assertion(
                 score_id=current.score_id,
                 issued_at=now,
                 expires_at=expires_at,
+                status_list=list_id,
+                status_idx=idx,
             )
         )
     return IssuedAssertion(assertion=token, jti=jti, issued_at=now, expires_at=expires_at)

@@ -193,3 +193,19 @@ def test_access_token_is_not_accepted_where_another_token_kind_is_expected(clien
         headers={"Authorization": f"Bearer {client_assertion(BANK)}"},
     )
     assert resp.status_code == 401 and resp.json()["code"] == "token_type_mismatch"
+
+
+def test_an_edited_partner_file_is_picked_up_without_a_restart(tmp_path: Path) -> None:
+    partners_dir = tmp_path / "partners"
+    partners_dir.mkdir()
+    for path in (PROJECT_ROOT / "partners").glob("*.json"):
+        (partners_dir / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    registry = PartnerRegistry(partners_dir)
+    assert registry.reload_if_changed() is False
+    doc = json.loads((partners_dir / f"{BANK}.json").read_text(encoding="utf-8"))
+    (partners_dir / f"{BANK}.json").write_text(json.dumps({**doc, "enabled": False}), encoding="utf-8")
+    assert registry.reload_if_changed() is True
+    assert registry.enabled(BANK) is None
+    (partners_dir / f"{BANK}.json").write_text("{ broken", encoding="utf-8")
+    assert registry.reload_if_changed() is False  # a broken edit keeps the previous registry
+    assert registry.get(BANK) is not None and registry.enabled(BANK) is None

@@ -1,0 +1,411 @@
+"""Inbound recognition: a score assertion issued by a partner city (or by this gateway) is verified,
+its status checked, and its tier translated through the common scheme into Shaoxing's equivalent.
+
+Verification, in order, each failure its own problem type:
+
+1. the header: compact JWS, no ``jku``/``x5u``/``jwk``/``x5c``, no ``crit``, ``typ``
+   ``score-assertion+jwt``, ``alg`` in the allow-list (401, before any key is looked up);
+2. the trust anchor: ``iss`` — read from the *unverified* payload only to choose whose keys to
+   use — must be this gateway or a registered, enabled ``city_platform`` with exactly that
+   ``issuer`` (403 ``issuer_not_trusted`` / ``issuer_disabled``);
+3. signature with that issuer's keys (inline JWKS, ``jwks_uri``, or ours), ``iss`` exact,
+   ``exp``/``nbf``/``iat`` window, ``aud`` one string (401); an ``aud`` naming someone other than
+   the caller is a policy refusal (403 ``assertion_not_for_caller``);
+4. the published schema (422 ``assertion_schema_invalid``); the tier's scheme must be the
+   issuer's own (403 ``tier_scheme_not_allowed``: a city's schemes are named after its partner id,
+   ours are ``sx-integrity/…``), the purpose one the caller may use (403 ``purpose_not_allowed``)
+   and, when the caller names one, the assertion's (403 ``purpose_mismatch``);
+5. status, when the assertion references a status list (403 ``assertion_revoked``,
+   ``assertion_suspended``, ``assertion_superseded``; 503/502 when the list is unusable).
+
+Translation never compares raw scores: partner tier → common level (the partner scheme's
+crosswalk) → local equivalent (the target scheme's crosswalk, ``from_common``). A tier no
+crosswalk places is ``unrated``, which qualifies for nothing. A disclosed score is used only when
+a crosswalk maps by score band, and is never echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Protocol, cast
+
+from sqlalchemy import insert
+
+from gateway.clock import today_in_shaoxing, utcnow
+from gateway.errors import NotFound, PermissionDenied
+from gateway.exchange import Status, StatusReference, TokenVerifier
+from gateway.exchange.assertion import AssertionSchemaInvalid, assertion_schema_errors, score_assertion_verifier
+from gateway.exchange.errors import AudienceMismatch, InvalidClaim, MissingClaim, StatusListInvalid
+from gateway.exchange.tiers import UNRATED, Crosswalk
+from gateway.services.context import Gateway
+from gateway.services.issuance import COMMON_SCHEME, PurposeNotAllowed, local_scheme_id
+from gateway.services.oauth import PartnerPrincipal
+from gateway.services.partner_keys import StatusListRejected, StatusListUnavailable, TrustAnchor
+from gateway.services.programmes import Programme, evaluate
+from gateway.store.tables import recognitions
+
+__all__ = [
+    "OWN_SCHEME_PREFIX",
+    "AssertionNotForCaller",
+    "AssertionRevoked",
+    "AssertionStatusUnknown",
+    "AssertionSuperseded",
+    "AssertionSuspended",
+    "CrosswalkSource",
+    "InboundAssertion",
+    "IssuerDisabled",
+    "IssuerNotTrusted",
+    "PurposeMismatch",
+    "Recognition",
+    "TierRef",
+    "TierSchemeNotAllowed",
+    "Translation",
+    "level_on",
+    "recognise",
+    "resolve_anchor",
+    "source_tier",
+    "translate",
+    "verify_inbound",
+]
+
+OWN_SCHEME_PREFIX: Final = "sx-integrity/"
+_KIND: Final = "score_assertion"
+# Header checks only (inspect never uses issuer or audience): they run before we pick any key.
+_INSPECTOR: Final = score_assertion_verifier(issuer="https://inspect.invalid", audience="inspect")
+
+
+class IssuerNotTrusted(PermissionDenied):
+    code = "issuer_not_trusted"
+    title = "The assertion's issuer is not a trusted city platform"
+
+
+class IssuerDisabled(IssuerNotTrusted):
+    code = "issuer_disabled"
+    title = "The assertion's issuer is registered but disabled"
+
+
+class AssertionNotForCaller(PermissionDenied):
+    code = "assertion_not_for_caller"
+    title = "The assertion is addressed to another party"
+
+
+class TierSchemeNotAllowed(PermissionDenied):
+    code = "tier_scheme_not_allowed"
+    title = "The assertion's tier scheme is not one its issuer publishes"
+
+
+class PurposeMismatch(PermissionDenied):
+    code = "purpose_mismatch"
+    title = "The assertion was issued for another purpose"
+
+
+class AssertionRevoked(PermissionDenied):
+    code = "assertion_revoked"
+    title = "The assertion has been revoked by its issuer"
+
+
+class AssertionSuspended(PermissionDenied):
+    code = "assertion_suspended"
+    title = "The assertion is suspended by its issuer"
+
+
+class AssertionSuperseded(PermissionDenied):
+    code = "assertion_superseded"
+    title = "The assertion has been superseded by a newer one"
+
+
+class AssertionStatusUnknown(PermissionDenied):
+    code = "assertion_status_unknown"
+    title = "The assertion's status is not one this gateway accepts"
+
+
+_REFUSED_STATUS: Final[Mapping[int, type[PermissionDenied]]] = {
+    Status.INVALID: AssertionRevoked,
+    Status.SUSPENDED: AssertionSuspended,
+    Status.SUPERSEDED: AssertionSuperseded,
+}
+
+
+class _Served(Protocol):
+    token: str
+
+
+class _OwnStatusLists(Protocol):
+    def served(self, list_id: int) -> _Served: ...
+
+
+class CrosswalkSource(Protocol):
+    """What translation needs of ``gw.mappings`` (files, or the database-backed registry)."""
+
+    def crosswalk_for(self, local_scheme: str) -> Crosswalk | None: ...
+
+
+@functools.lru_cache(maxsize=512)
+def _verifier(issuer: str, audience: str) -> TokenVerifier:
+    # One verifier per (issuer, caller) pair, built once: the set of pairs is small and fixed.
+    return score_assertion_verifier(issuer=issuer, audience=audience)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAssertion:
+    """An assertion that passed every check, with the anchor that verified it."""
+
+    anchor: TrustAnchor
+    claims: Mapping[str, Any]
+
+    @property
+    def jti(self) -> str:
+        return str(self.claims["jti"])
+
+    @property
+    def purpose(self) -> str:
+        return str(self.claims["purpose"])
+
+    @property
+    def expires_at(self) -> int:
+        return int(self.claims["exp"])
+
+    @property
+    def tier(self) -> Mapping[str, Any]:
+        return cast("Mapping[str, Any]", self.claims["tier"])
+
+    @property
+    def disclosed_score(self) -> int | None:
+        score = self.claims.get("score")
+        return int(score["value"]) if isinstance(score, Mapping) else None
+
+
+def resolve_anchor(gw: Gateway, issuer: str) -> TrustAnchor:
+    """Whose keys verify tokens with this ``iss`` (sync: the registry or keyring may read the database)."""
+    if issuer == gw.settings.issuer:
+        return TrustAnchor(issuer, None, keys=gw.keyring.verification_keys())
+    matches = [p for p in gw.partners.all() if p.issuer == issuer]
+    if not matches:
+        raise IssuerNotTrusted("No registered city platform issues assertions under this iss.", check="unknown_issuer")
+    if len(matches) > 1:
+        raise IssuerNotTrusted("Several partners claim this issuer.", check="ambiguous_issuer")
+    partner = matches[0]
+    if partner.kind != "city_platform":
+        raise IssuerNotTrusted("Only city platforms' assertions are recognised.", check="not_a_city_platform")
+    if not partner.enabled:
+        raise IssuerDisabled("The issuing city platform is disabled.", issuer_partner=partner.id)
+    if partner.keys:
+        return TrustAnchor(issuer, partner.id, keys=partner.keys)
+    if partner.jwks_uri:
+        return TrustAnchor(issuer, partner.id, jwks_uri=partner.jwks_uri)
+    raise IssuerNotTrusted("The issuing city platform has registered no keys.", check="no_keys")
+
+
+def _own_status_token(gw: Gateway, uri: str) -> str | None:
+    """Our own list built by our status-list service (no HTTP round trip to ourselves)."""
+    service = cast("_OwnStatusLists | None", getattr(gw, "status_lists", None))
+    if service is None:
+        return None
+    suffix = uri.removeprefix(f"{gw.settings.issuer}/status-lists/")
+    if suffix == uri or not suffix.isdigit():
+        raise StatusListUnavailable("This gateway publishes no such status list.", reason="not_found")
+    try:
+        return service.served(int(suffix)).token
+    except NotFound:
+        raise StatusListUnavailable("This gateway publishes no such status list.", reason="not_found") from None
+
+
+async def _check_status(gw: Gateway, anchor: TrustAnchor, claims: Mapping[str, Any]) -> None:
+    reference = StatusReference.from_claims(claims)
+    if reference is None:
+        return
+    local = await asyncio.to_thread(_own_status_token, gw, reference.uri) if anchor.partner_id is None else None
+    token = await gw.partner_keys.status_list(anchor, reference.uri, local_token=local)
+    try:
+        value = token.status(reference.idx)
+    except StatusListInvalid as exc:
+        raise StatusListRejected("The referenced index is outside the status list.", failed_check=exc.code) from None
+    if value == Status.VALID:
+        return
+    refusal = _REFUSED_STATUS.get(value, AssertionStatusUnknown)
+    raise refusal("The issuer's status list does not mark this assertion valid.", status_value=int(value))
+
+
+async def verify_inbound(
+    gw: Gateway, principal: PartnerPrincipal, token: str, *, purpose: str | None = None
+) -> InboundAssertion:
+    """Run every check of the module docstring; shared by recognition and eligibility decisions."""
+    unverified = _INSPECTOR.inspect(token)
+    issuer = unverified.claims.get("iss")
+    if issuer is None:
+        raise MissingClaim("A required claim is missing.", token_kind=_KIND, claim="iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise InvalidClaim("A claim is not a string.", token_kind=_KIND, claim="iss")
+    anchor = await asyncio.to_thread(resolve_anchor, gw, issuer)
+    try:
+        verified = await gw.partner_keys.verify(anchor, _verifier(issuer, principal.partner.id), token)
+    except AudienceMismatch as exc:
+        if exc.extensions.get("check") != "value":
+            raise
+        # Signed, timely and genuine, but meant for someone else: a policy refusal, not a bad token.
+        raise AssertionNotForCaller("The assertion's audience is not the calling partner.") from None
+    claims = verified.claims
+    problems = assertion_schema_errors(claims)
+    if problems:
+        raise AssertionSchemaInvalid(
+            "The claims do not match score-assertion.schema.json.",
+            token_kind=_KIND,
+            check="schema",
+            errors=problems[:10],
+        )
+    prefix = OWN_SCHEME_PREFIX if anchor.partner_id is None else f"{anchor.partner_id}/"
+    if not str(claims["tier"]["scheme"]).startswith(prefix):
+        raise TierSchemeNotAllowed("An issuer may only assert tiers of its own schemes.", expected_prefix=prefix)
+    if claims["purpose"] not in principal.scopes:
+        raise PurposeNotAllowed("The caller may not use an assertion issued for this purpose.")
+    if purpose is not None and claims["purpose"] != purpose:
+        raise PurposeMismatch("The assertion was not issued for this purpose.", expected_purpose=purpose)
+    await _check_status(gw, anchor, claims)
+    return InboundAssertion(anchor, claims)
+
+
+# --- translation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TierRef:
+    scheme: str
+    code: str
+    label: Mapping[str, str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scheme": self.scheme, "code": self.code, "label": dict(self.label) if self.label else None}
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    source: TierRef
+    common_level: str
+    target: TierRef | None
+    crosswalks: tuple[Crosswalk, ...]
+    placement: str  # translated | no_crosswalk | not_placed
+
+    @property
+    def provisional(self) -> bool:
+        return not self.crosswalks or any(bool(c.document.get("provisional")) for c in self.crosswalks)
+
+    def crosswalk_refs(self) -> list[dict[str, Any]]:
+        return [{"id": c.id, "version": c.version, "digest": c.digest} for c in self.crosswalks]
+
+
+def _label(mappings: CrosswalkSource, scheme: str, code: str) -> Mapping[str, str] | None:
+    # Labels are presentation only; a mappings store without schemes still translates.
+    schemes = getattr(mappings, "schemes", None)
+    tier = schemes[scheme].tier(code) if isinstance(schemes, Mapping) and scheme in schemes else None
+    return {"zh": tier.label_zh, "en": tier.label_en} if tier is not None else None
+
+
+def _from_common(mappings: CrosswalkSource, level: str, scheme: str) -> tuple[TierRef | None, Crosswalk | None]:
+    if level == UNRATED:
+        return None, None
+    if scheme == COMMON_SCHEME:
+        return TierRef(scheme, level, _label(mappings, scheme, level)), None
+    crosswalk = mappings.crosswalk_for(scheme)
+    code = crosswalk.local_equivalent(level) if crosswalk is not None else None
+    if code is None:
+        return None, crosswalk
+    return TierRef(scheme, code, _label(mappings, scheme, code)), crosswalk
+
+
+def translate(
+    mappings: CrosswalkSource, source: TierRef, target_scheme: str, *, score: int | None = None
+) -> Translation:
+    """``source`` (a tier of some scheme) → common level → its equivalent on ``target_scheme``.
+
+    ``score`` is consulted only by a crosswalk that maps score bands; it is never returned.
+    """
+    crosswalk = mappings.crosswalk_for(source.scheme)
+    if crosswalk is None:
+        return Translation(source, UNRATED, None, (), "no_crosswalk")
+    level = crosswalk.common_level(source.code, score)
+    if level == UNRATED:
+        return Translation(source, UNRATED, None, (crosswalk,), "not_placed")
+    target, back = _from_common(mappings, level, target_scheme)
+    used = (crosswalk,) if back is None or back.id == crosswalk.id else (crosswalk, back)
+    return Translation(source, level, target, used, "translated")
+
+
+def level_on(mappings: CrosswalkSource, translation: Translation, scheme: str) -> TierRef | None:
+    """The person's level on ``scheme``: the common level itself, the translated target, or a new
+    translation from the common level (a programme on another local scheme)."""
+    if translation.target is not None and translation.target.scheme == scheme:
+        return translation.target
+    return _from_common(mappings, translation.common_level, scheme)[0]
+
+
+# --- the recognition use case ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    inbound: InboundAssertion
+    translation: Translation
+    programmes: tuple[tuple[Programme, Mapping[str, Any]], ...]  # (programme, benefit) the person qualifies for
+    recognised_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        t = self.translation
+        return {
+            "issuer": self.inbound.anchor.issuer,
+            "issuer_partner": self.inbound.anchor.partner_id,
+            "partner_tier": t.source.as_dict(),
+            "common_level": {"scheme": COMMON_SCHEME, "level": t.common_level},
+            "local_equivalent": t.target.as_dict() if t.target is not None else None,
+            "placement": t.placement,
+            "provisional": t.provisional,
+            "crosswalks": t.crosswalk_refs(),
+            "programmes": [{**p.summary(), "benefit": dict(benefit)} for p, benefit in self.programmes],
+            "jti": self.inbound.jti,
+            "purpose": self.inbound.purpose,
+            "expires_at": self.inbound.expires_at,
+            "recognised_at": int(self.recognised_at.timestamp()),
+        }
+
+
+def source_tier(inbound: InboundAssertion) -> TierRef:
+    tier = inbound.tier
+    return TierRef(str(tier["scheme"]), str(tier["code"]), dict(tier["label"]))
+
+
+def _translate_and_log(gw: Gateway, principal: PartnerPrincipal, inbound: InboundAssertion) -> Recognition:
+    translation = translate(
+        gw.mappings, source_tier(inbound), local_scheme_id(gw.model.version), score=inbound.disclosed_score
+    )
+    today = today_in_shaoxing()
+    offers = []
+    for programme in gw.programmes.offered_by(principal.partner.id, inbound.purpose):
+        level = level_on(gw.mappings, translation, programme.scheme)
+        outcome = evaluate(programme, level.code if level else None, translation.common_level, on=today)
+        if outcome.grant is not None:
+            offers.append((programme, outcome.grant.benefit))
+    now = utcnow()
+    with gw.engine.begin() as conn:
+        conn.execute(
+            insert(recognitions).values(
+                caller=principal.partner.id,
+                assertion_issuer=inbound.anchor.issuer,
+                assertion_jti=inbound.jti,
+                partner_tier=translation.source.code,
+                common_level=translation.common_level,
+                local_tier=translation.target.code if translation.target else None,
+                crosswalks=translation.crosswalk_refs(),
+                at=now,
+            )
+        )
+    return Recognition(inbound, translation, tuple(offers), now)
+
+
+async def recognise(gw: Gateway, principal: PartnerPrincipal, token: str, *, purpose: str | None = None) -> Recognition:
+    """Verify ``token`` for the calling partner, translate it to Shaoxing's scheme, list the
+    caller's programmes the person qualifies for, and log the recognition."""
+    inbound = await verify_inbound(gw, principal, token, purpose=purpose)
+    return await asyncio.to_thread(_translate_and_log, gw, principal, inbound)
