@@ -140,9 +140,16 @@ def test_refusals(client: TestClient) -> None:
     _problem(_decide(client, BANK, loan, DEPOSIT), 403, "purpose_mismatch")
     _problem(_decide(client, BANK, city_assertion(WZ, SCENIC, "750plus"), LOAN), 403, "assertion_not_for_caller")
     _problem(_decide(client, BANK, "not.a.jws", LOAN), 401, "token_malformed")
-    # The medical example needs the bank's registry entry to allow medical_pay_later (it does not yet).
+    # A purpose outside the bank's registry entry.
+    tourism = city_assertion(HZ, BANK, "700-750", purpose="tourism")
+    _problem(_decide(client, BANK, tourism, LOAN), 403, "purpose_not_allowed")
+
+
+def test_medical_pay_later_credit_line(client: TestClient) -> None:
     medical = city_assertion(HZ, BANK, "700-750", purpose="medical_pay_later")
-    _problem(_decide(client, BANK, medical, MEDICAL), 403, "purpose_not_allowed")
+    resp = _decide(client, BANK, medical, MEDICAL)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["eligible"] is True and resp.json()["benefit"]["credit_line_cny"] == 1000
 
 
 def test_a_revoked_assertion_gets_no_decision(client: TestClient, gw: Gateway) -> None:

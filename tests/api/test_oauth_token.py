@@ -126,7 +126,7 @@ def test_a_good_assertion_gets_a_short_lived_scoped_token(client: TestClient) ->
     assert resp.headers["cache-control"] == "no-store"
     body = resp.json()
     assert body["token_type"] == "Bearer" and 0 < body["expires_in"] <= 600
-    assert body["scope"].split() == ["deposit_waiver", "loan_discount"]
+    assert body["scope"].split() == ["deposit_waiver", "loan_discount", "medical_pay_later"]
 
 
 def test_reused_jti_is_refused(client: TestClient) -> None:
