@@ -89,3 +89,42 @@ def test_issuer_discovery_refuses_metadata_of_another_issuer() -> None:
 
     with httpx.Client(transport=httpx.MockTransport(honest)) as client:
         assert list(fetch_issuer_keys(DEFAULT_ISSUER, client)) == [key.kid]
+
+
+def _status_setup(statuses: dict[int, int]):  # type: ignore[no-untyped-def]
+    from gateway.exchange import TYP_STATUS_LIST, StatusList, build_status_list_token_claims
+
+    key = generate_signing_key()
+    uri = f"{DEFAULT_ISSUER}/status-lists/1"
+    lst = StatusList(bits=2, size=64)
+    for idx, value in statuses.items():
+        lst.set(idx, value)
+    now = int(time.time())
+    token = sign(
+        build_status_list_token_claims(uri, lst, iat=now, exp=now + 600, ttl=60, iss=DEFAULT_ISSUER),
+        key,
+        TYP_STATUS_LIST,
+    )
+    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, text=token)))
+    return key, uri, client
+
+
+@pytest.mark.parametrize(("idx", "expected"), [(0, "valid"), (1, "assertion_revoked"), (2, "assertion_superseded")])
+def test_online_verification_checks_the_status_list(idx: int, expected: str) -> None:
+    from gateway.verify_cli import check_status
+
+    key, uri, client = _status_setup({1: 1, 2: 3})
+    claims = {**_claims(), "status": {"status_list": {"idx": idx, "uri": uri}}}
+    with client:
+        assert check_status(claims, {key.kid: key.verification_key()}, DEFAULT_ISSUER, client) == expected
+
+
+def test_status_list_elsewhere_than_the_issuer_is_not_fetched() -> None:
+    from gateway.verify_cli import check_status
+
+    key, _, client = _status_setup({})
+    claims = {**_claims(), "status": {"status_list": {"idx": 0, "uri": "https://169.254.169.254/latest"}}}
+    with client:
+        assert (
+            check_status(claims, {key.kid: key.verification_key()}, DEFAULT_ISSUER, client) == "status_list_untrusted"
+        )

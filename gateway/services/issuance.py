@@ -118,6 +118,9 @@ def issue_assertion(
     with gw.engine.begin() as conn:
         person = people_store.find_person(conn, id_hash)
         person_id = person.id if person is not None else -1
+        # Rescoring paths lock the person too: without it an ingestion committing between our read of
+        # the current score and our commit would supersede before our disclosure exists (PostgreSQL).
+        people_store.lock_people(conn, [person_id] if person is not None else [])
         # Every lookup runs whether or not the person exists, so refusals take similar paths.
         name_ok = person is not None and hmac.compare_digest(person.name_hash, name_hash)
         consent = find_live_consent(

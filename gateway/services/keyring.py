@@ -158,7 +158,14 @@ class Keyring:
             if nxt is None:
                 nxt = self._new_key(conn, "next")
             now = utcnow()
-            longest = max(self._settings.assertion_lifetime, self._settings.access_token_lifetime)
+            # Every kind of token it signed: assertions, access tokens, decisions (≤ assertion lifetime),
+            # status lists (≤ 4 × their bound, at least 1 h) and admin tokens (≤ 8 h).
+            longest = max(
+                self._settings.assertion_lifetime,
+                self._settings.access_token_lifetime,
+                max(3600, 4 * self._settings.status_list_max_age),
+                8 * 3600,
+            )
             for r in rows:
                 if r.state != "active":
                     continue

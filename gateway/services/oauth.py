@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class OAuthServer:
         )
         # token → (exp, partner id, scope, jti) of tokens that verified; per process, bounded.
         self._verified: dict[str, tuple[float, str, str, str]] = {}
+        self._verified_lock = threading.Lock()
 
     # --- the jti replay cache --------------------------------------------------------------
 
@@ -197,11 +199,12 @@ class OAuthServer:
             partner_id, scope, token_id = str(claims["sub"]), str(claims["scope"]), str(claims["jti"])
             if claims.get("client_id") != partner_id:
                 raise AuthenticationRequired("The token's client is not its subject.")
-            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-                self._verified = {t: v for t, v in self._verified.items() if v[0] > now}
+            with self._verified_lock:  # threadpool workers insert concurrently
                 if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-                    self._verified.clear()
-            self._verified[token] = (float(claims["exp"]), partner_id, scope, token_id)
+                    self._verified = {t: v for t, v in self._verified.items() if v[0] > now}
+                    if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                        self._verified = {}
+                self._verified[token] = (float(claims["exp"]), partner_id, scope, token_id)
         partner = self._partners.enabled(partner_id)
         if partner is None:
             raise AuthenticationRequired("The partner of this token is not enabled.")

@@ -106,11 +106,15 @@ def decide_self_report(
             raise NotFound("No record has this id.")
         if row.status != "pending":
             raise Conflict("Only a pending self-report can be verified or rejected.", current_status=row.status)
-        conn.execute(
+        people_store.lock_people(conn, [row.person_id])
+        changed = conn.execute(
             update(t)
             .where(t.c.id == record_id, t.c.status == "pending")
             .values(status=new_status, status_changed_at=utcnow(), status_reason=reason)
         )
+        if changed.rowcount != 1:
+            # Another officer decided it between our read and our update.
+            raise Conflict("The self-report was decided meanwhile.")
         results = recompute_people(conn, gw, [row.person_id], trigger="self_report_decision")
         append_audit(
             conn,

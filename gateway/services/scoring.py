@@ -115,6 +115,9 @@ def recompute_all(
                 break
             births = {pid: born for pid, born in rows}
             first, last_id = rows[0][0], rows[-1][0]
+            # Same lock as every other rescoring path, so a concurrent ingestion's fresher score is
+            # not overwritten by this chunk's older read (PostgreSQL; SQLite serialises writers).
+            people_store.lock_people(conn, births)
             recs = records_store.load_records_in_range(conn, first, last_id)
             results = _score_chunk(gw, births, recs, as_of)
             scores_store.store_results(conn, results, computed_at=utcnow(), trigger=trigger)
