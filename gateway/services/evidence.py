@@ -111,7 +111,15 @@ def evidence_path(settings: Settings, sha256: str) -> Path:
     return settings.data_dir / "evidence" / sha256[:2] / sha256
 
 
-def store_evidence(settings: Settings, body: bytes, content_type: str | None) -> EvidenceFile:
+def _owner_marker(settings: Settings, sha256: str, owner: str) -> Path:
+    # One empty marker per (file, uploader): content is stored once, but only the residents who
+    # uploaded it may cite it (a hash alone must not let one resident attach another's document,
+    # nor learn whether it exists). The name is a hash of the pair, not the person's key itself.
+    tag = hashlib.sha256(f"{owner}:{sha256}".encode()).hexdigest()[:32]
+    return evidence_path(settings, sha256).with_name(f"{sha256}.by-{tag}")
+
+
+def store_evidence(settings: Settings, body: bytes, content_type: str | None, *, owner: str) -> EvidenceFile:
     """Keep ``body`` (already size-limited by the caller) and return its reference.
 
     Storing the same content twice keeps one file.
@@ -146,15 +154,19 @@ def store_evidence(settings: Settings, body: bytes, content_type: str | None) ->
         finally:
             tmp.unlink(missing_ok=True)
         log.info("evidence %s stored (%d bytes)", digest[:12], len(body))
+    _owner_marker(settings, digest, owner).touch(mode=0o600, exist_ok=True)
     return EvidenceFile(digest, media, len(body))
 
 
-def describe_evidence(settings: Settings, sha256: str) -> EvidenceFile:
-    """The reference of an uploaded file, its type read from its bytes.
+def describe_evidence(settings: Settings, sha256: str, *, owner: str | None = None) -> EvidenceFile:
+    """The reference of an uploaded file, its type read from its bytes. With ``owner``, only a file
+    that owner uploaded is found (others get the same answer as a file that does not exist).
 
     :raises EvidenceUnknown: (422) no such file.
     """
     path = evidence_path(settings, sha256)
+    if owner is not None and not _owner_marker(settings, sha256, owner).exists():
+        raise EvidenceUnknown("An evidence reference names no uploaded file; upload it first.")
     try:
         with path.open("rb") as fh:
             head = fh.read(16)

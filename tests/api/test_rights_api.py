@@ -72,7 +72,9 @@ def test_evidence_upload(client: TestClient, gw: Gateway, keys: dict[str, str]) 
     assert stored.read_bytes() == PDF
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
     assert client.post("/v1/me/evidence", content=PDF, headers=headers).json()["sha256"] == digest
-    assert [p.name for p in stored.parent.iterdir()] == [digest]  # one copy, no temporary file left
+    # One copy, no temporary file left; beside it only the uploader's marker.
+    names = sorted(p.name for p in stored.parent.iterdir())
+    assert names[0] == digest and len(names) == 2 and names[1].startswith(f"{digest}.by-")
 
     text = client.post("/v1/me/evidence", content=b"hello", headers={**me, "Content-Type": "text/plain"})
     _problem(text, 415, "evidence_type_not_allowed")

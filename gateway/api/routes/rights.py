@@ -152,7 +152,9 @@ async def upload_evidence(request: Request, gw: GatewayDep, resident: ResidentDe
     content_type = request.headers.get("content-type")
     evidence_service.accepted_media_type(gw.settings, content_type)  # refuse before reading the body
     body = await _read_limited(request, gw.settings.evidence_max_bytes)
-    stored = await run_in_threadpool(evidence_service.store_evidence, gw.settings, body, content_type)
+    stored = await run_in_threadpool(
+        lambda: evidence_service.store_evidence(gw.settings, body, content_type, owner=resident.id_hash)
+    )
     return stored.as_dict()
 
 
