@@ -32,6 +32,7 @@ from gateway.exchange import (
     SUPPORTED_ALGORITHMS,
     ClientKeys,
     TokenVerifier,
+    VerificationKey,
     sign,
     verify_client_assertion,
 )
@@ -121,13 +122,9 @@ class OAuthServer:
 
     # --- issuing ------------------------------------------------------------------------------
 
-    def _client_keys(self, client_id: str) -> ClientKeys | None:
-        partner = self._partners.get(client_id)
-        if partner is None or not partner.keys:
-            return None
-        return ClientKeys(client_id=partner.id, keys=partner.keys, enabled=partner.enabled)
-
-    def token(self, form: Mapping[str, str]) -> dict[str, object]:
+    def token(
+        self, form: Mapping[str, str], fetched_keys: Mapping[str, Mapping[str, VerificationKey]] | None = None
+    ) -> dict[str, object]:
         """Answer a token request (form fields already parsed).
 
         :raises TokenRequestError: malformed request, wrong grant type, scope not allowed (400).
@@ -141,10 +138,19 @@ class OAuthServer:
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer and a client_assertion.",
                 error="invalid_request",
             )
+
+        def client_keys(client_id: str) -> ClientKeys | None:
+            # Inline keys from the registry, or those the route fetched from the partner's jwks_uri.
+            partner = self._partners.get(client_id)
+            if partner is None:
+                return None
+            keys = partner.keys or (fetched_keys or {}).get(partner.id)
+            return ClientKeys(client_id=partner.id, keys=keys, enabled=partner.enabled) if keys else None
+
         try:
             client = verify_client_assertion(
                 form["client_assertion"],
-                client_id_lookup=self._client_keys,
+                client_id_lookup=client_keys,
                 token_endpoint_issuer=self._settings.issuer,
                 replay_guard=self.remember_jti,
             )

@@ -209,3 +209,33 @@ def test_an_edited_partner_file_is_picked_up_without_a_restart(tmp_path: Path) -
     (partners_dir / f"{BANK}.json").write_text("{ broken", encoding="utf-8")
     assert registry.reload_if_changed() is False  # a broken edit keeps the previous registry
     assert registry.get(BANK) is not None and registry.enabled(BANK) is None
+
+
+def test_a_partner_registered_by_jwks_uri_gets_a_token(gw: Gateway, tmp_path: Path) -> None:
+    from gateway.services.partner_keys import PartnerKeys
+    from tests.support.assertions import FakePartner, no_sleep
+
+    partners_dir = tmp_path / "partners"
+    partners_dir.mkdir()
+    for path in (PROJECT_ROOT / "partners").glob("*.json"):
+        (partners_dir / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    uri = "https://bank.example/.well-known/jwks.json"
+    doc = json.loads((partners_dir / f"{BANK}.json").read_text(encoding="utf-8"))
+    doc.pop("jwks")
+    (partners_dir / f"{BANK}.json").write_text(json.dumps({**doc, "jwks_uri": uri}), encoding="utf-8")
+    registry = PartnerRegistry(partners_dir)
+    assert registry.get(BANK) is not None and not registry.get(BANK).keys  # type: ignore[union-attr]
+    web = FakePartner()
+    web.serve_jwks(uri, partner_key(BANK))
+    gw2 = replace(
+        gw,
+        partners=registry,
+        oauth=type(gw.oauth)(gw.settings, gw.engine, gw.keyring, registry),
+        partner_keys=PartnerKeys(transport=web.transport(), sleep=no_sleep),
+    )
+    with TestClient(create_app(gw2)) as client:
+        resp = _post(client, client_assertion(BANK))
+        assert resp.status_code == 200, resp.text
+        # A key the partner does not publish is still refused.
+        other = _post(client, _signed(_claims(), partner="sx-scenic-example"))
+        assert other.status_code == 401 and other.json()["code"] == "unknown_key"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,10 +15,30 @@ from fastapi.responses import JSONResponse
 from gateway.api.deps import GatewayDep
 from gateway.api.schemas import PROBLEMS
 from gateway.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
+from gateway.exchange import VerificationKey
 
 router = APIRouter(tags=["oauth"])
 _MAX_FORM_BYTES = 16 * 1024
 _KNOWN = frozenset({"grant_type", "client_assertion_type", "client_assertion", "scope"})
+
+
+async def _jwks_uri_keys(gw: Any, assertion: str) -> dict[str, Mapping[str, VerificationKey]] | None:
+    """Keys of a client registered with a ``jwks_uri`` instead of inline keys, fetched (cached,
+    refreshed once per cool-down on an unknown kid) before the synchronous verification runs.
+    ``iss`` is read unverified only to find the registered partner; nothing else is trusted."""
+    try:
+        header_b64, payload_b64, _ = assertion.split(".")
+        iss = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4))).get("iss")
+        kid = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4))).get("kid")
+    except (ValueError, AttributeError, TypeError):
+        return None  # malformed: the verification answers with the precise problem
+    partner = gw.partners.get(iss) if isinstance(iss, str) else None
+    if partner is None or partner.keys or not partner.jwks_uri:
+        return None
+    keys = await gw.partner_keys.jwks.get_keys(partner.jwks_uri)
+    if isinstance(kid, str) and kid not in keys:
+        keys = await gw.partner_keys.jwks.refresh_for_unknown_kid(partner.jwks_uri) or keys
+    return {partner.id: keys}
 
 
 @router.post(
@@ -84,6 +107,7 @@ async def token(request: Request, gw: GatewayDep) -> Any:
             shown = name if name in _KNOWN else "a parameter"
             raise MalformedBody(f"{shown} appears more than once.", error="invalid_request")
         form[name] = value
-    answer = await run_in_threadpool(gw.oauth.token, form)
+    fetched = await _jwks_uri_keys(gw, form.get("client_assertion", ""))
+    answer = await run_in_threadpool(gw.oauth.token, form, fetched)
     # RFC 6749 §5.1: token responses must not be cached.
     return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
