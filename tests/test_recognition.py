@@ -135,8 +135,8 @@ def test_a_band_crosswalk_uses_a_disclosed_score_and_never_returns_it(tmp_path: 
             "source": "test",
             "score_range": {"min": 0, "max": 1000},
             "tiers": [
-                {"code": "hi", "rank": 1, "label": {"zh": "高", "en": "High"}},
-                {"code": "lo", "rank": 2, "label": {"zh": "低", "en": "Low"}},
+                {"code": "hi", "rank": 1, "label": {"zh": "高", "en": "High"}, "min_score": 650},
+                {"code": "lo", "rank": 2, "label": {"zh": "低", "en": "Low"}, "max_score": 649},
             ],
         },
         "crosswalks/band-city-yrd-common.json": {
@@ -162,6 +162,10 @@ def test_a_band_crosswalk_uses_a_disclosed_score_and_never_returns_it(tmp_path: 
     assert translate(mappings, source, SX, score=699).common_level == "fair"
     assert translate(mappings, source, SX).common_level == UNRATED
     assert "712" not in repr(translate(mappings, source, SX, score=712))
+    # A tier-only assertion is still placed: at the lowest level any score of its band reaches.
+    assert translate(mappings, TierRef("band-city/1", "hi"), SX).common_level == "fair"  # 650–1000 spans both
+    assert translate(mappings, TierRef("band-city/1", "lo"), SX).common_level == "fair"
+    assert translate(mappings, TierRef("band-city/1", "hi"), SX, score=712).common_level == "good"
 
 
 def test_partner_schemes_hold_only_what_the_research_found() -> None:

@@ -230,11 +230,9 @@ class JwksClient:
                 if response.status_code == 429 or response.status_code >= 500:
                     raise _Transient("http_status")
                 if response.status_code != 200:
-                    raise JwksUnavailable(
-                        "The partner's key set could not be fetched.",
-                        reason="http_status",
-                        upstream_status=response.status_code,
-                    )
+                    # The upstream status is logged, not returned: callers learn nothing about the host.
+                    logger.info("JWKS fetch answered HTTP %d", response.status_code)
+                    raise JwksUnavailable("The partner's key set could not be fetched.", reason="http_status")
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk

@@ -13,22 +13,30 @@ A verified list is reused until the earliest of its ``exp``, ``ttl`` after the f
 ceiling: the ceiling bounds how long a revocation can stay unseen, whatever ``ttl`` the issuer
 chose. Anything wrong with a list fails closed: unreachable → 503 ``status_list_unavailable``,
 not acceptable → 502 ``status_list_rejected`` naming the failed check.
+
+The ``uri`` comes from a partner's token, so it is never fetched blindly: before any network access
+it must share the origin (scheme, host, port) of the issuer's registered ``issuer`` URL or of its
+``jwks_uri``, and its host must not be a loopback, private, link-local or otherwise non-public IP
+literal (403 ``status_list_untrusted``). Problems never carry what an upstream server answered.
+DNS names are not resolved here: an issuer's own host names are the issuer's responsibility.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from gateway.errors import GatewayError, ServiceUnavailable
+from gateway.errors import GatewayError, PermissionDenied, ServiceUnavailable
 from gateway.exchange import (
     JwksClient,
     StatusListToken,
@@ -43,7 +51,9 @@ __all__ = [
     "PartnerKeys",
     "StatusListRejected",
     "StatusListUnavailable",
+    "StatusListUntrusted",
     "TrustAnchor",
+    "check_status_list_uri",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +76,55 @@ class StatusListRejected(ServiceUnavailable):
     code = "status_list_rejected"
     title = "The assertion's status list is not acceptable"
     status = 502
+
+
+class StatusListUntrusted(PermissionDenied):
+    """The assertion names a status list its issuer does not host; it is never fetched."""
+
+    code = "status_list_untrusted"
+    title = "The assertion's status list is not hosted by its issuer"
+
+
+_DEFAULT_PORTS: Final[Mapping[str, int]] = {"https": 443, "http": 80}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
+    if not scheme or not host:
+        return None
+    return scheme, host.rstrip("."), port if port is not None else _DEFAULT_PORTS.get(scheme, -1)
+
+
+def _non_public_ip(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a DNS name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
+
+
+def check_status_list_uri(anchor: TrustAnchor, uri: str) -> None:
+    """Refuse a status list ``uri`` that the anchor's issuer does not host (no network access).
+
+    :raises StatusListUntrusted: another origin than the registered ``issuer`` and ``jwks_uri``,
+        not https, or an IP literal that is not a public address.
+    """
+    origin = _origin(uri)
+    if origin is None or origin[0] != "https":
+        raise StatusListUntrusted("The status list uri is not an https URL.", check="scheme")
+    if _non_public_ip(origin[1]):
+        raise StatusListUntrusted("The status list uri names a non-public address.", check="address")
+    allowed = {o for o in (_origin(anchor.issuer), _origin(anchor.jwks_uri or "")) if o is not None}
+    if origin not in allowed:
+        raise StatusListUntrusted(
+            "The status list uri is not on the issuer's registered origin.", check="origin", issuer_partner=anchor.name
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +203,8 @@ class PartnerKeys:
         self._client: httpx.AsyncClient | None = None
         self._jwks_client: JwksClient | None = None
         self._lists: OrderedDict[tuple[str, str], _CachedList] = OrderedDict()
-        # Keys are (issuer, uri) pairs named by assertions that already verified: trusted issuers only.
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # One fetch at a time per issuer: the registry bounds the map, whatever uris tokens name.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -208,14 +267,19 @@ class PartnerKeys:
         ``local_token`` is a list this gateway just built for itself: verified, never fetched, and
         not cached here (its own service caches it).
 
+        :raises StatusListUntrusted: ``uri`` is not on the issuer's origin (403, nothing fetched).
         :raises StatusListUnavailable: the list cannot be fetched (503).
         :raises StatusListRejected: the list fails a check (502), e.g. ``bad_signature``,
             ``subject_mismatch`` (``sub`` ≠ ``uri``), ``token_expired``.
         """
         if local_token is not None:
             return await self._checked(anchor, uri, local_token)
+        check_status_list_uri(anchor, uri)
         key = (anchor.issuer, uri)
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        cached = self._lists.get(key)
+        if cached is not None and self._wall() < cached.until:
+            return cached.token
+        async with self._locks.setdefault(anchor.issuer, asyncio.Lock()):
             cached = self._lists.get(key)
             if cached is not None and self._wall() < cached.until:
                 return cached.token
@@ -272,11 +336,9 @@ class PartnerKeys:
                 if response.status_code == 429 or response.status_code >= 500:
                     raise _Transient("http_status")
                 if response.status_code != 200:
-                    raise StatusListUnavailable(
-                        "The status list could not be fetched.",
-                        reason="http_status",
-                        upstream_status=response.status_code,
-                    )
+                    # What the upstream answered stays in our log, never in the problem.
+                    log.warning("status list fetch answered HTTP %d", response.status_code)
+                    raise StatusListUnavailable("The status list could not be fetched.", reason="http_status")
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk

@@ -16,10 +16,14 @@ Verification, in order, each failure its own problem type:
    ours are ``sx-integrity/…``), the purpose one the caller may use (403 ``purpose_not_allowed``)
    and, when the caller names one, the assertion's (403 ``purpose_mismatch``);
 5. status, when the assertion references a status list (403 ``assertion_revoked``,
-   ``assertion_suspended``, ``assertion_superseded``; 503/502 when the list is unusable).
+   ``assertion_suspended``, ``assertion_superseded``; 503/502 when the list is unusable; 403
+   ``status_list_untrusted``, before any fetch, when a partner names a list off its own origin).
+   Our own assertions are checked against the ``status_slots`` row itself, not the cached served
+   list, so a revocation or supersession is honoured at once.
 
 Translation never compares raw scores: partner tier → common level (the partner scheme's
-crosswalk) → local equivalent (the target scheme's crosswalk, ``from_common``). A tier no
+crosswalk) → local equivalent (the target scheme's crosswalk, ``from_common``). A tier of the
+target scheme itself is never round-tripped: it stays what it is (the common level is still reported). A tier no
 crosswalk places is ``unrated``, which qualifies for nothing. A disclosed score is used only when
 a crosswalk maps by score band, and is never echoed.
 """
@@ -33,10 +37,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from gateway.clock import today_in_shaoxing, utcnow
-from gateway.errors import NotFound, PermissionDenied
+from gateway.errors import PermissionDenied
 from gateway.exchange import Status, StatusReference, TokenVerifier
 from gateway.exchange.assertion import AssertionSchemaInvalid, assertion_schema_errors, score_assertion_verifier
 from gateway.exchange.errors import AudienceMismatch, InvalidClaim, MissingClaim, StatusListInvalid
@@ -46,7 +50,8 @@ from gateway.services.issuance import COMMON_SCHEME, PurposeNotAllowed, local_sc
 from gateway.services.oauth import PartnerPrincipal
 from gateway.services.partner_keys import StatusListRejected, StatusListUnavailable, TrustAnchor
 from gateway.services.programmes import Programme, evaluate
-from gateway.store.tables import recognitions
+from gateway.store.engine import reader
+from gateway.store.tables import recognitions, status_slots
 
 __all__ = [
     "OWN_SCHEME_PREFIX",
@@ -130,14 +135,6 @@ _REFUSED_STATUS: Final[Mapping[int, type[PermissionDenied]]] = {
 }
 
 
-class _Served(Protocol):
-    token: str
-
-
-class _OwnStatusLists(Protocol):
-    def served(self, list_id: int) -> _Served: ...
-
-
 class CrosswalkSource(Protocol):
     """What translation needs of ``gw.mappings`` (files, or the database-backed registry)."""
 
@@ -200,34 +197,45 @@ def resolve_anchor(gw: Gateway, issuer: str) -> TrustAnchor:
     raise IssuerNotTrusted("The issuing city platform has registered no keys.", check="no_keys")
 
 
-def _own_status_token(gw: Gateway, uri: str) -> str | None:
-    """Our own list built by our status-list service (no HTTP round trip to ourselves)."""
-    service = cast("_OwnStatusLists | None", getattr(gw, "status_lists", None))
-    if service is None:
-        return None
-    suffix = uri.removeprefix(f"{gw.settings.issuer}/status-lists/")
-    if suffix == uri or not suffix.isdigit():
+def _own_status(gw: Gateway, reference: StatusReference) -> int | None:
+    """The current status of one of our own slots, read from its row (never from the served list's
+    cache); ``None`` when no slot has that index."""
+    suffix = reference.uri.removeprefix(f"{gw.settings.issuer}/status-lists/")
+    if suffix == reference.uri or not suffix.isdigit() or len(suffix) > 10:
         raise StatusListUnavailable("This gateway publishes no such status list.", reason="not_found")
-    try:
-        return service.served(int(suffix)).token
-    except NotFound:
-        raise StatusListUnavailable("This gateway publishes no such status list.", reason="not_found") from None
+    list_id = int(suffix)
+    if reference.uri != gw.status_lists.uri(list_id) or not 1 <= list_id < 1 << 31:
+        raise StatusListUnavailable("This gateway publishes no such status list.", reason="not_found")
+    if not 0 <= reference.idx < 1 << 31:
+        return None
+    with reader(gw.engine).begin() as conn:
+        row = conn.execute(
+            select(status_slots.c.status).where(status_slots.c.list_id == list_id, status_slots.c.idx == reference.idx)
+        ).first()
+    return None if row is None else int(row.status)
+
+
+def _refuse(value: int | None) -> None:
+    if value is None:
+        raise AssertionStatusUnknown("The issuer has no status for this assertion.")
+    if value != Status.VALID:
+        refusal = _REFUSED_STATUS.get(value, AssertionStatusUnknown)
+        raise refusal("The issuer's status list does not mark this assertion valid.", status_value=value)
 
 
 async def _check_status(gw: Gateway, anchor: TrustAnchor, claims: Mapping[str, Any]) -> None:
     reference = StatusReference.from_claims(claims)
     if reference is None:
         return
-    local = await asyncio.to_thread(_own_status_token, gw, reference.uri) if anchor.partner_id is None else None
-    token = await gw.partner_keys.status_list(anchor, reference.uri, local_token=local)
+    if anchor.partner_id is None:
+        _refuse(await asyncio.to_thread(_own_status, gw, reference))
+        return
+    token = await gw.partner_keys.status_list(anchor, reference.uri)
     try:
         value = token.status(reference.idx)
     except StatusListInvalid as exc:
         raise StatusListRejected("The referenced index is outside the status list.", failed_check=exc.code) from None
-    if value == Status.VALID:
-        return
-    refusal = _REFUSED_STATUS.get(value, AssertionStatusUnknown)
-    raise refusal("The issuer's status list does not mark this assertion valid.", status_value=int(value))
+    _refuse(int(value))
 
 
 async def verify_inbound(
@@ -329,6 +337,10 @@ def translate(
     level = crosswalk.common_level(source.code, score)
     if level == UNRATED:
         return Translation(source, UNRATED, None, (crosswalk,), "not_placed")
+    if source.scheme == target_scheme:
+        # Already on the target scheme: a round trip through the common level could move the tier.
+        same = TierRef(source.scheme, source.code, _label(mappings, source.scheme, source.code))
+        return Translation(source, level, same, (crosswalk,), "translated")
     target, back = _from_common(mappings, level, target_scheme)
     used = (crosswalk,) if back is None or back.id == crosswalk.id else (crosswalk, back)
     return Translation(source, level, target, used, "translated")
@@ -339,6 +351,9 @@ def level_on(mappings: CrosswalkSource, translation: Translation, scheme: str) -
     translation from the common level (a programme on another local scheme)."""
     if translation.target is not None and translation.target.scheme == scheme:
         return translation.target
+    if translation.placement == "translated" and translation.source.scheme == scheme:
+        source = translation.source
+        return TierRef(scheme, source.code, _label(mappings, scheme, source.code))
     return _from_common(mappings, translation.common_level, scheme)[0]
 
 

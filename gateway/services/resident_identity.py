@@ -124,11 +124,8 @@ def _url_loader(url: str, transport: httpx.BaseTransport | None) -> Callable[[],
                 client.stream("GET", url, headers={"Accept": _ACCEPT}) as r,
             ):
                 if r.status_code != 200:
-                    raise JwksUnavailable(
-                        "The identity provider's key set could not be fetched.",
-                        reason="http_status",
-                        upstream_status=r.status_code,
-                    )
+                    log.warning("identity provider JWKS answered HTTP %d", r.status_code)
+                    raise JwksUnavailable("The identity provider's key set could not be fetched.", reason="http_status")
                 body = bytearray()
                 for chunk in r.iter_bytes():
                     body += chunk
