@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, insert, select, update
 
-from gateway.clock import utcnow
+from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.services.context import Gateway
@@ -130,11 +130,6 @@ class ConsentRow:
         return "active" if now < self.expires_at else "expired"
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes from timezone-aware columns; everything was written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _row(row: Any) -> ConsentRow:
     return ConsentRow(
         id=row.id,
@@ -143,9 +138,9 @@ def _row(row: Any) -> ConsentRow:
         purposes=tuple(row.purposes),
         disclosure=row.disclosure,
         channel=row.channel,
-        created_at=_aware(row.created_at),
-        expires_at=_aware(row.expires_at),
-        revoked_at=_aware(row.revoked_at) if row.revoked_at is not None else None,
+        created_at=as_utc(row.created_at),
+        expires_at=as_utc(row.expires_at),
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at is not None else None,
     )
 
 
@@ -359,7 +354,7 @@ def find_live_consent(
     levels = _COVERING.get(disclosure)
     if levels is None:
         return None
-    now = _aware(now)
+    now = as_utc(now)
     stmt = (
         select(consents)
         .where(

@@ -13,12 +13,12 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
 
-from gateway.clock import today_in_shaoxing, utcnow
+from gateway.clock import as_utc, today_in_shaoxing, utcnow
 from gateway.errors import PermissionDenied
 from gateway.exchange import TYP_SCORE_ASSERTION, sign
 from gateway.exchange.tiers import UNRATED
@@ -85,10 +85,6 @@ def local_scheme_id(model_version: str) -> str:
     return f"sx-integrity/{model_version}"
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def issue_assertion(
     gw: Gateway,
     principal: PartnerPrincipal,
@@ -146,7 +142,7 @@ def issue_assertion(
         crosswalk = gw.mappings.crosswalk_for(scheme)
         level = crosswalk.common_level(tier.code) if crosswalk else UNRATED
         lifetime = timedelta(seconds=gw.settings.assertion_lifetime)
-        expires_at = min(now + lifetime, _aware(consent.expires_at))
+        expires_at = min(now + lifetime, as_utc(consent.expires_at))
         jti = secrets.token_urlsafe(18)
         claims: dict[str, Any] = {
             "iss": gw.settings.issuer,
@@ -170,7 +166,7 @@ def issue_assertion(
                     "version": str(crosswalk.version if crosswalk else 0),
                 },
             },
-            "score_as_of": int(_aware(current.computed_at).timestamp()),
+            "score_as_of": int(as_utc(current.computed_at).timestamp()),
             "consent": consent.id,
             "jurisdiction": JURISDICTION,
         }

@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
-from gateway.clock import utcnow
+from gateway.clock import as_utc, utcnow
 from gateway.config import Settings
 from gateway.errors import ConfigurationError
 from gateway.exchange import (
@@ -78,10 +78,7 @@ def _rows(conn: Connection) -> list[KeyRow]:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes for timezone-aware columns; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    return as_utc(value) if value is not None else None
 
 
 class Keyring:

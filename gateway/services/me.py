@@ -9,11 +9,11 @@ logged and visible to the person). Nothing here costs anything or is metered.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, select
 
+from gateway.clock import as_utc
 from gateway.errors import NotFound
 from gateway.services.consents import partner_name
 from gateway.services.context import Gateway
@@ -50,11 +50,6 @@ _NOT_YET_SCORED: Final = {
 class PersonUnknown(NotFound):
     code = "person_unknown"
     title = "The gateway holds no information about you"
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes from timezone-aware columns; everything was written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _records(gw: Gateway, conn: Connection, refs: set[str]) -> dict[str, dict[str, Any]]:
@@ -118,7 +113,7 @@ def my_score(gw: Gateway, resident: Resident) -> dict[str, Any]:
     common = {
         "model_version": current.model_version,
         "as_of": current.as_of.isoformat(),
-        "computed_at": _aware(current.computed_at).isoformat(),
+        "computed_at": as_utc(current.computed_at).isoformat(),
     }
     if not current.eligible or current.score is None:
         reason = current.reason or "ineligible"
@@ -177,8 +172,8 @@ def my_disclosures(gw: Gateway, resident: Resident) -> list[dict[str, Any]]:
             "tier": r.tier,
             "consent_id": r.consent_id,
             "jti": r.jti,
-            "issued_at": _aware(r.issued_at).isoformat(),
-            "expires_at": _aware(r.expires_at).isoformat(),
+            "issued_at": as_utc(r.issued_at).isoformat(),
+            "expires_at": as_utc(r.expires_at).isoformat(),
         }
         for r in rows
     ]

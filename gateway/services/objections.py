@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
 
 from sqlalchemy import Connection, and_, case, func, insert, select, update
 
-from gateway.clock import utcnow
+from gateway.clock import as_utc, utcnow
 from gateway.errors import Conflict, GatewayError, NotFound, ValidationFailed
 from gateway.services.context import Gateway
 from gateway.services.evidence import describe_evidence
@@ -98,11 +98,6 @@ class DecisionInvalid(ValidationFailed):
     title = "The decision does not fit the objection"
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes from timezone-aware columns; everything was written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def etag(row_version: int) -> str:
     """The objection's ETag: its row version, quoted (the same form as the administrators' API)."""
     return f'"r{row_version}"'
@@ -113,7 +108,7 @@ def _target_name(row: Any) -> str:
 
 
 def _resident_view(row: Any, now: datetime) -> dict[str, Any]:
-    deadline = _aware(row.deadline)
+    deadline = as_utc(row.deadline)
     return {
         "id": row.id,
         "target": _target_name(row),
@@ -122,8 +117,8 @@ def _resident_view(row: Any, now: datetime) -> dict[str, Any]:
         "state": row.state,
         "deadline": deadline.isoformat(),
         "overdue": row.state in OPEN_STATES and deadline < now,
-        "created_at": _aware(row.created_at).isoformat(),
-        "updated_at": _aware(row.updated_at).isoformat(),
+        "created_at": as_utc(row.created_at).isoformat(),
+        "updated_at": as_utc(row.updated_at).isoformat(),
         "answer": row.answer,
     }
 
