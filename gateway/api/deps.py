@@ -58,7 +58,7 @@ OfficerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_off
 ResidentCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_resident_bearer)]
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
     gw: Gateway = request.app.state.gateway
     return gw
 
