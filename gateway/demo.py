@@ -251,7 +251,12 @@ def _recognition(client: httpx.Client, gw: Gateway) -> None:
         "9. a Hangzhou-issued assertion (钱江分 700–750 信用优秀) presented to a Shaoxing scenic operator "
         "(POST /v1/recognitions):"
     )
-    print(f"   {json.dumps({k: r[k] for k in r if k not in ('jti', 'expires_at')}, ensure_ascii=False)[:600]}")
+    used = ", ".join(f"{c['id']} v{c['version']}" for c in r.get("crosswalks", []))
+    print(
+        f"   {r['partner_tier']['scheme']} {r['partner_tier']['code']} → {r['common_level']['scheme']} "
+        f"{r['common_level']['level']} → {r['local_equivalent']['scheme']} {r['local_equivalent']['code']} "
+        f"{r['local_equivalent']['label']['zh']} (crosswalks {used}; provisional: {r.get('provisional')})"
+    )
 
     bank = _token(client, gw, "sx-example-bank")
     resp = client.post(
@@ -277,7 +282,7 @@ def _recognition(client: httpx.Client, gw: Gateway) -> None:
         f"10. the bank's eligibility decision for a loan discount, a signed {header['typ']} it verified with the JWKS:"
     )
     shown = {k: decision[k] for k in ("eligible", "benefit", "level", "reasons") if k in decision}
-    print(f"   {json.dumps(shown, ensure_ascii=False)[:600]}")
+    print(f"   {json.dumps(shown, ensure_ascii=False)}")
 
 
 def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
