@@ -137,8 +137,11 @@ def _cmd_recompute(args: argparse.Namespace) -> int:
     gw = _gateway(args)
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
     report = recompute_all(gw, as_of=as_of, chunk=args.chunk, progress=None if args.quiet else _progress)
+    # The nightly recompute is also when status-list slots of long-expired assertions are freed.
+    freed = gw.status_lists.purge_expired()
     if not args.quiet:
         print(file=sys.stderr)
+        print(f"freed {freed:,} status-list slots of expired assertions", file=sys.stderr)
     print(
         f"recomputed {report.people:,} people ({report.eligible:,} eligible) with model "
         f"{report.model_version} as of {report.as_of} in {report.seconds:.1f} s"

@@ -59,3 +59,42 @@ def test_credentials_create_and_revoke(cli_env: Settings, capsys: pytest.Capture
     assert main(["credentials", "revoke", key.split(".")[1]]) == 1
     with pytest.raises(SystemExit):  # partners have no API keys any more
         main(["credentials", "create", "unit", "sx-transport"])
+
+
+def test_recompute_frees_status_slots_of_long_expired_assertions(
+    cli_env: Settings, gw: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, insert, select
+
+    from gateway.clock import utcnow
+    from gateway.store.tables import status_slots
+
+    now = utcnow()
+    with gw.engine.begin() as conn:
+        conn.execute(
+            insert(status_slots),
+            [
+                {
+                    "list_id": 1,
+                    "idx": 7,
+                    "jti": "old-one-xxxxxxxxxxxx",
+                    "status": 0,
+                    "expires_at": now - timedelta(days=2),
+                    "updated_at": now,
+                },
+                {
+                    "list_id": 1,
+                    "idx": 8,
+                    "jti": "live-one-xxxxxxxxxxx",
+                    "status": 0,
+                    "expires_at": now + timedelta(days=2),
+                    "updated_at": now,
+                },
+            ],
+        )
+    assert main(["recompute"]) == 0
+    assert "freed 1 status-list slots" in capsys.readouterr().err
+    with gw.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(status_slots)).scalar_one() == 1
