@@ -33,9 +33,10 @@ from types import MappingProxyType, TracebackType
 from typing import Final
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import wait_exponential_jitter
 
 from gateway.errors import ConfigurationError, GatewayError
+from gateway.exchange._http import FetchFailed, Refused, TooLarge, Transient, get_limited
 from gateway.exchange.errors import JwksInvalid, JwksUnavailable, UnknownKey
 from gateway.exchange.keys import SUPPORTED_ALGORITHMS, VerificationKey, parse_jwks
 from gateway.exchange.verify import TokenVerifier, VerifiedToken
@@ -44,14 +45,6 @@ __all__ = ["JwksClient"]
 
 _ACCEPT: Final = "application/jwk-set+json, application/json;q=0.9"
 logger = logging.getLogger(__name__)
-
-
-class _Transient(Exception):
-    """A fetch failure worth retrying (transport error, 429, 5xx)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -198,19 +191,27 @@ class JwksClient:
         return keys
 
     async def _fetch(self, uri: str) -> Mapping[str, VerificationKey]:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    body = await self._get(uri)
-        except _Transient as exc:
+            body = await get_limited(
+                self._client,
+                uri,
+                accept=_ACCEPT,
+                timeout=self._timeout,
+                max_bytes=self._max_bytes,
+                attempts=self._attempts,
+                wait=self._wait,
+                sleep=self._sleep,
+            )
+        except Transient as exc:
             raise JwksUnavailable("The partner's key set could not be fetched.", reason=exc.reason) from exc
+        except Refused as exc:
+            # The upstream status is logged, not returned: callers learn nothing about the host.
+            logger.info("JWKS fetch answered HTTP %d", exc.status)
+            raise JwksUnavailable("The partner's key set could not be fetched.", reason="http_status") from None
+        except TooLarge:
+            raise JwksInvalid("The partner's key set is too large.", reason="too_large") from None
+        except FetchFailed as exc:
+            raise JwksUnavailable("The partner's key set could not be fetched.", reason="http_error") from exc
         try:
             document = json.loads(body)
         except (ValueError, RecursionError) as exc:
@@ -221,25 +222,3 @@ class JwksClient:
         if not parsed.keys:
             raise JwksInvalid("The partner's key set has no usable key.", reason="no_usable_keys")
         return MappingProxyType(parsed.keys)
-
-    async def _get(self, uri: str) -> bytes:
-        try:
-            async with self._client.stream(
-                "GET", uri, headers={"Accept": _ACCEPT}, timeout=self._timeout, follow_redirects=False
-            ) as response:
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise _Transient("http_status")
-                if response.status_code != 200:
-                    # The upstream status is logged, not returned: callers learn nothing about the host.
-                    logger.info("JWKS fetch answered HTTP %d", response.status_code)
-                    raise JwksUnavailable("The partner's key set could not be fetched.", reason="http_status")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self._max_bytes:
-                        raise JwksInvalid("The partner's key set is too large.", reason="too_large")
-                return bytes(body)
-        except httpx.TransportError as exc:
-            raise _Transient("transport") from exc
-        except httpx.HTTPError as exc:
-            raise JwksUnavailable("The partner's key set could not be fetched.", reason="http_error") from exc

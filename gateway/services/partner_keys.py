@@ -34,7 +34,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import wait_exponential_jitter
 
 from gateway.errors import GatewayError, PermissionDenied, ServiceUnavailable
 from gateway.exchange import (
@@ -45,6 +45,7 @@ from gateway.exchange import (
     VerifiedToken,
     verify_status_list_token,
 )
+from gateway.exchange._http import FetchFailed, Refused, TooLarge, Transient, get_limited
 from gateway.exchange.errors import InvalidToken, JwksInvalid, JwksUnavailable, UnknownKey
 
 __all__ = [
@@ -139,12 +140,6 @@ class TrustAnchor:
     @property
     def name(self) -> str:
         return self.partner_id or "self"
-
-
-class _Transient(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,42 +308,28 @@ class PartnerKeys:
             ) from None
 
     async def _fetch(self, uri: str) -> str:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._get(uri)
-        except _Transient as exc:
+            body = await get_limited(
+                self._http(),
+                uri,
+                accept=_STATUS_ACCEPT,
+                timeout=self._timeout,
+                max_bytes=_MAX_STATUS_BYTES,
+                attempts=self._attempts,
+                wait=self._wait,
+                sleep=self._sleep,
+            )
+        except Transient as exc:
             raise StatusListUnavailable("The status list could not be fetched.", reason=exc.reason) from None
-        raise StatusListUnavailable("The status list could not be fetched.", reason="no_attempt")  # pragma: no cover
-
-    async def _get(self, uri: str) -> str:
-        try:
-            async with self._http().stream(
-                "GET", uri, headers={"Accept": _STATUS_ACCEPT}, timeout=self._timeout, follow_redirects=False
-            ) as response:
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise _Transient("http_status")
-                if response.status_code != 200:
-                    # What the upstream answered stays in our log, never in the problem.
-                    log.warning("status list fetch answered HTTP %d", response.status_code)
-                    raise StatusListUnavailable("The status list could not be fetched.", reason="http_status")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > _MAX_STATUS_BYTES:
-                        raise StatusListRejected("The status list is too large.", failed_check="too_large")
-        except httpx.TransportError as exc:
-            raise _Transient("transport") from exc
-        except httpx.HTTPError as exc:
+        except Refused as exc:
+            # What the upstream answered stays in our log, never in the problem.
+            log.warning("status list fetch answered HTTP %d", exc.status)
+            raise StatusListUnavailable("The status list could not be fetched.", reason="http_status") from None
+        except TooLarge:
+            raise StatusListRejected("The status list is too large.", failed_check="too_large") from None
+        except FetchFailed as exc:
             raise StatusListUnavailable("The status list could not be fetched.", reason="http_error") from exc
         try:
-            return bytes(body).decode("ascii").strip()
+            return body.decode("ascii").strip()
         except UnicodeDecodeError:
             raise StatusListRejected("The status list is not a compact JWS.", failed_check="token_malformed") from None
