@@ -7,7 +7,7 @@ Order of work:
    records to a gateway with ``--ingest-workers`` workers (timed: records/s), or, with
    ``--recompute-only``, it is loaded in process without HTTP;
 2. a full recompute runs in a process of its own (time, peak memory), and beside it the same rows
-   are read with plain ``sqlite3``;
+   are read with the bare driver (``sqlite3`` or psycopg);
 3. for each worker count (``--workers 1,2``) the gateway and the reference app are started side by
    side; a pool of eligible residents has consented to the partner; each endpoint is driven for
    ``--duration`` seconds after ``--warmup`` seconds, reference and gateway alternately; then
@@ -49,6 +49,7 @@ from bench.population import (
 from bench.reference import CONFIG_ENV
 from bench.servers import Server, start_gateway, start_reference, uvicorn_implementation
 from gateway.config import PROJECT_ROOT, Settings
+from gateway.serving import HTTP_CHOICES, LOOP_CHOICES
 
 __all__ = ["REPORT_KEYS", "build_parser", "main", "run"]
 
@@ -105,9 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench-reports", help="where the JSON report goes")
     p.add_argument("--profile", action="store_true", help="add an in-process timing breakdown (cProfile)")
     p.add_argument(
+        "--loop",
+        choices=LOOP_CHOICES,
+        default="auto",
+        help="event loop of the gateway AND the references (auto: uvloop when the [speed] extra is installed)",
+    )
+    p.add_argument(
+        "--http",
+        choices=HTTP_CHOICES,
+        default="auto",
+        help="HTTP parser of the gateway AND the references (auto: httptools when [speed] is installed)",
+    )
+    p.add_argument(
         "--tcp-nodelay",
         action="store_true",
-        help="start both servers through bench.serve, with TCP_NODELAY on the listening socket (see bench/serve.py)",
+        help="no effect, kept so that old command lines still run: both servers always have TCP_NODELAY",
     )
     p.add_argument(
         "--quiet-wait",
@@ -388,7 +401,13 @@ def http_phase(
     ref_config_path = data_dir / "reference-config.json"
     ref_env = {**env, CONFIG_ENV: str(ref_config_path)}
     logs = data_dir / "logs"
-    out: dict[str, Any] = {"subjects": len(subjects), "partner": PARTNER, "purpose": PURPOSE, "runs": {}}
+    out: dict[str, Any] = {
+        "subjects": len(subjects),
+        "partner": PARTNER,
+        "purpose": PURPOSE,
+        "servers": {},
+        "runs": {},
+    }
     prepared = False
     verify_body = b""
     optional: dict[str, tuple[str, bytes, str]] = {}
@@ -401,7 +420,7 @@ def http_phase(
                 gw = stack.enter_context(reuse)
             else:
                 log(f"starting the gateway with {workers} worker(s)")
-                gw = stack.enter_context(start_gateway(env, workers, logs, tcp_nodelay=args.tcp_nodelay))
+                gw = stack.enter_context(start_gateway(env, workers, logs, loop=args.loop, http=args.http))
             tokens = TokenSource(gw.base_url, settings.issuer)
             if not prepared:
                 granted, failures = grant_consents(gw.base_url, settings, subjects, PARTNER, PURPOSE)
@@ -415,7 +434,9 @@ def http_phase(
                 out["optional_endpoints"] = {**skipped, **{k: "measured" for k in optional}}
                 notes.extend(skipped.values())
                 prepared = True
-            ref = stack.enter_context(start_reference(ref_env, workers, logs, tcp_nodelay=args.tcp_nodelay))
+            ref = stack.enter_context(start_reference(ref_env, workers, logs, loop=args.loop, http=args.http))
+            # What each server announced it runs on (gateway.serving), not what was asked for.
+            out["servers"][str(workers)] = {"gateway": gw.implementation(), "reference": ref.implementation()}
             auth = {"Authorization": f"Bearer {tokens.token(PARTNER)}"}
             plan: list[tuple[str, Request]] = [
                 ("ref_sign", Request("POST", ref.base_url + "/sign", dict(JSON), issue_bodies)),
@@ -572,7 +593,8 @@ def render(report: dict[str, Any]) -> str:
         plain = rc.get("plain_read", {})
         lines.append(
             f"recompute: {rc['people']:,} people in {rc['seconds']:.2f} s, peak {rc['peak_rss_mib']:.0f} MiB; "
-            f"plain sqlite3 read {plain.get('seconds')} s; 1M extrapolated {rc.get('extrapolated_1m_s')} s"
+            f"plain {plain.get('driver', '')} read {plain.get('seconds')} s; "
+            f"1M extrapolated {rc.get('extrapolated_1m_s')} s"
         )
     for workers, runs in report.get("http", {}).get("runs", {}).items():
         for name, r in runs.items():
@@ -614,23 +636,20 @@ def run(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> d
         "machine": machine_facts(),
         "versions": versions(),
         "server": {
-            **uvicorn_implementation(),
+            **uvicorn_implementation(args.loop, args.http),
+            "requested": {"loop": args.loop, "http": args.http},
             "database": "postgresql" if args.database_url else "sqlite",
-            "note": "uvicorn's auto loop/http; the gateway and the references use the same",
-            "launch": "bench.serve (TCP_NODELAY on the listening socket)"
-            if args.tcp_nodelay
-            else "gateway serve / uvicorn CLI, as shipped",
+            "launch": "gateway serve for the gateway, python -m bench.serve for the references: both through "
+            "gateway.serving.run_server (TCP_NODELAY on the listening socket, the same uvicorn settings)",
+            "per_run": {},
         },
         "load_generator": runner.describe(),
         "notes": [],
     }
     servers = contextlib.ExitStack()
     ingest_server: Server | None = None
-    if not args.tcp_nodelay and any(n > 1 for n in _worker_counts(args.workers)):
-        report["notes"].append(
-            "multi-worker runs as shipped: uvicorn's worker sockets lack TCP_NODELAY with the asyncio loop, "
-            "so small responses can wait ~40 ms for a delayed ACK; --tcp-nodelay measures without that"
-        )
+    if args.tcp_nodelay:
+        report["notes"].append("--tcp-nodelay has no effect any more: every server has TCP_NODELAY")
     try:
         if args.database_url:
             from gateway.store.engine import make_engine, migrate
@@ -659,8 +678,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> d
         else:
             say(f"ingesting over HTTP: {args.ingest_workers} worker(s), {args.ingest_concurrency} client(s)")
             ingest_server = servers.enter_context(
-                start_gateway(env, args.ingest_workers, data_dir / "logs", tcp_nodelay=args.tcp_nodelay)
+                start_gateway(env, args.ingest_workers, data_dir / "logs", loop=args.loop, http=args.http)
             )
+            report["server"]["per_run"]["ingestion"] = {"gateway": ingest_server.implementation()}
             ing = ingest_over_http(ingest_server.base_url, settings.issuer, population, args.ingest_concurrency)
             if ingest_server.workers not in _worker_counts(args.workers):
                 ingest_server.stop()
@@ -672,13 +692,19 @@ def run(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> d
             if ing.failures:
                 report["notes"].append(f"{len(ing.failures)} ingestion batches failed, e.g. {ing.failures[0]}")
         # An idle gateway left running for the HTTP phase costs no CPU while this runs.
-        say("recomputing everyone (own process), then reading the same rows with plain sqlite3")
+        say("recomputing everyone (own process), then reading the same rows with the bare driver")
         report["recompute"] = measure_recompute(env, manifest["residents"], manifest["records"])
         if args.recompute_only:
             report["http"] = {"skipped": "recompute-only run"}
         else:
             http, notes = http_phase(args, runner, env, settings, population, data_dir, say, ingest_server)
             report["http"] = http
+            report["server"]["per_run"].update(http.get("servers", {}))
+            mismatched = [
+                w for w, pair in http.get("servers", {}).items() if pair.get("gateway") != pair.get("reference")
+            ]
+            if mismatched:
+                notes.append(f"the gateway and the reference ran on different loop/http at {mismatched} workers")
             report["notes"].extend(notes)
         report["ratios"] = ratios(report["http"])
         report["scaling"] = scaling(report["http"])

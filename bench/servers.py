@@ -19,6 +19,7 @@ from typing import IO
 import httpx
 
 from gateway.config import PROJECT_ROOT
+from gateway.serving import ANNOUNCEMENT
 
 __all__ = ["Server", "free_port", "start_gateway", "start_reference", "uvicorn_implementation"]
 
@@ -31,13 +32,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def uvicorn_implementation() -> dict[str, str]:
-    """What uvicorn's ``auto`` settings resolve to here (the same for the gateway and the reference)."""
-    import importlib.util
+def uvicorn_implementation(loop: str = "auto", http: str = "auto") -> dict[str, str]:
+    """What the requested loop and HTTP implementation resolve to here (the same for the gateway
+    and the reference: both are served by :func:`gateway.serving.run_server`)."""
+    from gateway.serving import resolve_implementation
 
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return {"loop": loop, "http": http}
+    return resolve_implementation(loop, http).as_dict()
 
 
 @dataclass(slots=True)
@@ -72,6 +72,14 @@ class Server:
         tail = self.log_tail()
         self.stop()
         raise RuntimeError(f"{self.name} did not become ready:\n{tail}")
+
+    def implementation(self) -> dict[str, str] | None:
+        """The loop and HTTP implementation this server announced in its log (see gateway.serving)."""
+        for line in self.log_tail(400).splitlines():
+            if line.startswith(ANNOUNCEMENT):
+                fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
+                return {"loop": fields.get("loop", "?"), "http": fields.get("http", "?")}
+        return None
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log.closed:
@@ -126,32 +134,25 @@ def _spawn(name: str, cmd: list[str], env: Mapping[str, str], port: int, workers
     return Server(name=name, port=port, workers=workers, proc=proc, log_path=log_path, log=log)
 
 
-def _nodelay_launcher(app: str, port: int, workers: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "bench.serve", app, "--port", str(port), "--workers", str(workers), *extra]
-
-
-def start_gateway(env: Mapping[str, str], workers: int, log_dir: Path, *, tcp_nodelay: bool = False) -> Server:
-    """``gateway serve`` exactly as an operator runs it (migrations before the workers fork), or
-    the same through :mod:`bench.serve` with ``TCP_NODELAY`` on the listening socket."""
+def start_gateway(
+    env: Mapping[str, str], workers: int, log_dir: Path, *, loop: str = "auto", http: str = "auto"
+) -> Server:
+    """``gateway serve`` exactly as an operator runs it (migrations before the workers fork)."""
     port = free_port()
-    if tcp_nodelay:
-        cmd = _nodelay_launcher("gateway.api.app:create_app", port, workers, "--prepare-gateway")
-    else:
-        cmd = [sys.executable, "-m", "gateway.cli", "serve", "--host", HOST, "--port", str(port)]
-        cmd += ["--workers", str(workers)]
+    cmd = [sys.executable, "-m", "gateway.cli", "serve", "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(workers), "--loop", loop, "--http", http]
     server = _spawn("gateway", cmd, env, port, workers, log_dir)
     server.wait_ready("/readyz")
     return server
 
 
-def start_reference(env: Mapping[str, str], workers: int, log_dir: Path, *, tcp_nodelay: bool = False) -> Server:
-    """The reference app with uvicorn's command line and the gateway's settings (no access log)."""
+def start_reference(
+    env: Mapping[str, str], workers: int, log_dir: Path, *, loop: str = "auto", http: str = "auto"
+) -> Server:
+    """The reference app through the same launcher as ``gateway serve`` (socket, loop, parser)."""
     port = free_port()
-    if tcp_nodelay:
-        cmd = _nodelay_launcher("bench.reference:create_app", port, workers)
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", "bench.reference:create_app", "--factory", "--host", HOST]
-        cmd += ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "bench.serve", "bench.reference:create_app", "--port", str(port)]
+    cmd += ["--workers", str(workers), "--loop", loop, "--http", http]
     server = _spawn("reference", cmd, env, port, workers, log_dir)
     server.wait_ready("/jwks")
     return server

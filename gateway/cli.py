@@ -28,34 +28,26 @@ def _gateway(args: argparse.Namespace) -> Any:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import socket
-
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
     from gateway.config import Settings
     from gateway.services.context import Gateway
+    from gateway.serving import resolve_implementation, run_server
 
+    try:
+        resolve_implementation(args.loop, args.http)
+    except ValueError as exc:
+        print(f"gateway serve: {exc}", file=sys.stderr)
+        return 2
     # Build once here so configuration errors and migrations happen before workers fork.
     Gateway.build(Settings.from_env(), background_refresh=False).close()
-    config = uvicorn.Config(
+    # The socket, loop and parser settings live in gateway.serving, shared with the bench's references.
+    run_server(
         "gateway.api.app:create_app",
-        factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        access_log=False,  # URLs never hold personal data, but access logs are not needed here
-        log_level="warning",
+        loop=args.loop,
+        http=args.http,
     )
-    # uvicorn binds a multi-worker socket with protocol 0, and asyncio then leaves Nagle's algorithm
-    # on: every response written in two pieces waited ~40 ms for the client's delayed ACK (measured by
-    # the bench harness). Accepted connections inherit TCP_NODELAY from the listening socket.
-    sock = config.bind_socket()
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if args.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-    else:
-        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -270,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
+    s.add_argument(
+        "--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help="auto: uvloop when [speed] is installed"
+    )
+    s.add_argument(
+        "--http", choices=["auto", "h11", "httptools"], default="auto", help="auto: httptools when [speed] is installed"
+    )
     s.set_defaults(func=_cmd_serve)
 
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=_cmd_migrate)

@@ -32,6 +32,9 @@ def test_the_harness_writes_a_complete_report_for_a_tiny_population(tmp_path: Pa
     assert {"nproc", "cpu_model", "memory_gib"} <= report["machine"].keys()
     assert {"python", "fastapi", "uvicorn", "pyjwt", "sqlalchemy"} <= report["versions"].keys()
     assert {"loop", "http"} <= report["server"].keys()
+    # The gateway and its reference announced the same loop and HTTP implementation (issue 12).
+    pair = report["server"]["per_run"]["1"]
+    assert pair["gateway"] == pair["reference"] and {"loop", "http"} <= pair["gateway"].keys()
     assert {"records", "records_per_s", "accepted"} <= report["ingestion"].keys()
     assert {"seconds", "peak_rss_mib", "plain_read", "extrapolated_1m_s"} <= report["recompute"].keys()
     runs = report["http"]["runs"]["1"]
