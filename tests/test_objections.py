@@ -89,7 +89,7 @@ def _score(gw: Gateway, resident: Resident) -> int:
 def test_upheld_record_objection_corrects_the_record_and_rescores(gw: Gateway) -> None:
     me, ref = _enrol(gw, 301)
     assert _score(gw, me) == 644 - 80
-    png = store_evidence(gw.settings, PNG, "image/png", owner=me.id_hash)
+    png = store_evidence(gw, PNG, "image/png", owner=me.id_hash)
     filed = file_objection(gw, me, target=ref, statement="  This breach is not mine.  ", evidence=[png.sha256])
     assert filed["state"] == "submitted" and filed["statement"] == "This breach is not mine."
     assert filed["evidence"] == [png.as_dict()] and filed["answer"] is None and not filed["overdue"]
@@ -259,8 +259,8 @@ def test_open_objections_per_resident_are_bounded(gw: Gateway) -> None:
 def test_a_resident_cannot_cite_another_residents_evidence(gw: Gateway) -> None:
     me, ref = _enrol(gw, 311)
     other, _ = _enrol(gw, 312)
-    theirs = store_evidence(gw.settings, PNG, "image/png", owner=other.id_hash)
+    theirs = store_evidence(gw, PNG, "image/png", owner=other.id_hash)
     with pytest.raises(EvidenceUnknown):
         file_objection(gw, me, target=ref, statement="not mine", evidence=[theirs.sha256])
-    mine = store_evidence(gw.settings, PNG, "image/png", owner=me.id_hash)  # the same bytes, uploaded by me
+    mine = store_evidence(gw, PNG, "image/png", owner=me.id_hash)  # the same bytes, uploaded by me
     assert file_objection(gw, me, target=ref, statement="not mine", evidence=[mine.sha256])["evidence"]

@@ -16,6 +16,7 @@ from gateway.privacy import Hasher
 from gateway.scoring import ScoringModel, load_default_model, load_model
 from gateway.services.admins import AdminTokens
 from gateway.services.crosswalks import CrosswalkRegistry, MappingsView
+from gateway.services.evidence import import_evidence_files
 from gateway.services.keyring import Keyring
 from gateway.services.oauth import OAuthServer
 from gateway.services.partner_keys import PartnerKeys
@@ -60,6 +61,7 @@ class Gateway:
         engine = make_engine(settings.effective_database_url)
         if run_migrations if run_migrations is not None else settings.database_url is None:
             migrate(engine)
+        import_evidence_files(engine, settings.data_dir)  # files of the former on-disk store, once
         catalogue = load_catalogue(settings.catalogue_path)
         known = set(catalogue.indicator_items)
         model = (

@@ -1,25 +1,36 @@
 """Evidence files residents attach to objections (measure 四(二): an objection comes with evidence).
 
-Files are stored outside the database, content-addressed: ``<data dir>/evidence/<sha256[:2]>/<sha256>``,
-written to a temporary file and renamed into place (so a reader never sees half a file), mode 0600
-in 0700 directories. An objection refers to its files by hash only. Only PDF, JPEG and PNG are taken,
-and the first bytes must agree with the declared type: a file that claims to be a PDF but is not one
-is refused, and the type an officer is served is read back from the bytes, never from a caller.
+Files are rows of the shared database (``evidence_files``), content-addressed by SHA-256, so that
+any gateway process can take an upload and any other serve it to an officer: nothing an objection
+needs lives on one process's disk. An objection refers to its files by hash only. Only PDF, JPEG and
+PNG are taken, and the first bytes must agree with the declared type: a file that claims to be a PDF
+but is not one is refused, and the type an officer is served is read back from the bytes, never from
+a caller. Only the residents who uploaded a file may cite it (``evidence_owners``).
+
+Before issue 12 the files lived under ``<data dir>/evidence/<sha256[:2]>/<sha256>``;
+:func:`import_evidence_files` copies such a directory into the database once, at start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from sqlalchemy import Connection, Engine, func, select
+
+from gateway.clock import utcnow
 from gateway.config import Settings
 from gateway.errors import MalformedBody, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from gateway.store.dialect import insert_ignoring_conflicts
+from gateway.store.engine import reader
+from gateway.store.tables_scaleout import evidence_files, evidence_owners
+
+if TYPE_CHECKING:
+    from gateway.services.context import Gateway
 
 __all__ = [
     "EvidenceEmpty",
@@ -31,7 +42,7 @@ __all__ = [
     "EvidenceUnknown",
     "accepted_media_type",
     "describe_evidence",
-    "evidence_path",
+    "import_evidence_files",
     "read_evidence",
     "store_evidence",
 ]
@@ -104,30 +115,43 @@ def _sniff(head: bytes) -> str | None:
     return next((media for media, magic in _MAGIC.items() if head.startswith(magic)), None)
 
 
-def evidence_path(settings: Settings, sha256: str) -> Path:
-    """Where a file with this hash lives; the hash is checked before it touches the file system."""
+def _checked(sha256: str) -> str:
     if not SHA256_HEX.fullmatch(sha256):
         raise EvidenceUnknown("An evidence reference is a lower-case hex SHA-256.")
-    return settings.data_dir / "evidence" / sha256[:2] / sha256
+    return sha256
 
 
-def _owner_marker(settings: Settings, sha256: str, owner: str) -> Path:
-    # One empty marker per (file, uploader): content is stored once, but only the residents who
-    # uploaded it may cite it (a hash alone must not let one resident attach another's document,
-    # nor learn whether it exists). The name is a hash of the pair, not the person's key itself.
-    tag = hashlib.sha256(f"{owner}:{sha256}".encode()).hexdigest()[:32]
-    return evidence_path(settings, sha256).with_name(f"{sha256}.by-{tag}")
+def _owner_tag(sha256: str, owner: str) -> str:
+    # A hash of the pair, not the person's key itself (the same tag the file markers carried).
+    return hashlib.sha256(f"{owner}:{sha256}".encode()).hexdigest()[:32]
 
 
-def store_evidence(settings: Settings, body: bytes, content_type: str | None, *, owner: str) -> EvidenceFile:
+def _keep(conn: Connection, digest: str, media: str, body: bytes, owner_tag: str) -> None:
+    """Insert the file and its owner unless present: two uploads of the same bytes, in any two
+    processes at once, both end with one row."""
+    now = utcnow()
+    conn.execute(
+        insert_ignoring_conflicts(conn, evidence_files, ["sha256"]).values(
+            sha256=digest, media_type=media, size=len(body), content=body, created_at=now
+        )
+    )
+    conn.execute(
+        insert_ignoring_conflicts(conn, evidence_owners, ["sha256", "owner_tag"]).values(
+            sha256=digest, owner_tag=owner_tag, created_at=now
+        )
+    )
+
+
+def store_evidence(gw: Gateway, body: bytes, content_type: str | None, *, owner: str) -> EvidenceFile:
     """Keep ``body`` (already size-limited by the caller) and return its reference.
 
-    Storing the same content twice keeps one file.
+    Storing the same content twice keeps one row.
 
     :raises EvidenceTypeNotAllowed, EvidenceTypeMismatch: (415) the type, declared or actual.
     :raises EvidenceTooLarge: (413) over ``evidence_max_bytes``.
     :raises EvidenceEmpty: (400) nothing was sent.
     """
+    settings = gw.settings
     media = accepted_media_type(settings, content_type)
     if not body:
         raise EvidenceEmpty("The request body is empty.")
@@ -139,53 +163,87 @@ def store_evidence(settings: Settings, body: bytes, content_type: str | None, *,
     if _sniff(body[:16]) != media:
         raise EvidenceTypeMismatch("The file's content is not of the declared type.", declared=media)
     digest = hashlib.sha256(body).hexdigest()
-    final = evidence_path(settings, digest)
-    if not final.exists():
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = final.with_name(f".{digest}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            # Atomic on POSIX: two uploads of the same file both end with one complete copy.
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        log.info("evidence %s stored (%d bytes)", digest[:12], len(body))
-    _owner_marker(settings, digest, owner).touch(mode=0o600, exist_ok=True)
+    with gw.engine.begin() as conn:
+        _keep(conn, digest, media, body, _owner_tag(digest, owner))
+    log.info("evidence %s stored (%d bytes)", digest[:12], len(body))
     return EvidenceFile(digest, media, len(body))
 
 
-def describe_evidence(settings: Settings, sha256: str, *, owner: str | None = None) -> EvidenceFile:
-    """The reference of an uploaded file, its type read from its bytes. With ``owner``, only a file
-    that owner uploaded is found (others get the same answer as a file that does not exist).
+def describe_evidence(gw: Gateway, sha256: str, *, owner: str | None = None) -> EvidenceFile:
+    """The reference of an uploaded file, its type read from its first bytes. With ``owner``, only
+    a file that owner uploaded is found (others get the same answer as a file that does not exist).
 
     :raises EvidenceUnknown: (422) no such file.
     """
-    path = evidence_path(settings, sha256)
-    if owner is not None and not _owner_marker(settings, sha256, owner).exists():
+    _checked(sha256)
+    query = select(func.substr(evidence_files.c.content, 1, 16), evidence_files.c.size).where(
+        evidence_files.c.sha256 == sha256
+    )
+    if owner is not None:
+        query = query.join(evidence_owners, evidence_owners.c.sha256 == evidence_files.c.sha256).where(
+            evidence_owners.c.owner_tag == _owner_tag(sha256, owner)
+        )
+    with reader(gw.engine).connect() as conn:
+        row = conn.execute(query).first()
+    media = _sniff(bytes(row[0])) if row is not None else None
+    if row is None or media is None:
         raise EvidenceUnknown("An evidence reference names no uploaded file; upload it first.")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-            size = os.fstat(fh.fileno()).st_size
-    except FileNotFoundError:
-        raise EvidenceUnknown("An evidence reference names no uploaded file; upload it first.") from None
-    media = _sniff(head)
-    if media is None:  # not written by store_evidence
-        raise EvidenceUnknown("An evidence reference names no uploaded file; upload it first.")
-    return EvidenceFile(sha256, media, size)
+    return EvidenceFile(sha256, media, int(row[1]))
 
 
-def read_evidence(settings: Settings, sha256: str) -> tuple[bytes, str]:
+def read_evidence(gw: Gateway, sha256: str) -> tuple[bytes, str]:
     """The content and type of an uploaded file, for officers.
 
     :raises EvidenceNotFound: (404) no such file.
     """
+    if not SHA256_HEX.fullmatch(sha256):
+        raise EvidenceNotFound("No evidence file has this hash.")
+    with reader(gw.engine).connect() as conn:
+        content = conn.execute(select(evidence_files.c.content).where(evidence_files.c.sha256 == sha256)).scalar()
+    media = _sniff(bytes(content[:16])) if content is not None else None
+    if content is None or media is None:
+        raise EvidenceNotFound("No evidence file has this hash.")
+    return bytes(content), media
+
+
+_MARKER: Final = re.compile(r"([0-9a-f]{64})\.by-([0-9a-f]{32})")
+
+
+def import_evidence_files(engine: Engine, data_dir: Path) -> int:
+    """Copy the files of the former on-disk store (``<data dir>/evidence/``) into the database, with
+    their owners, and rename the directory to ``evidence.imported-<time>`` so that the next start skips it
+    (the operator deletes it once satisfied). A file whose bytes do not hash to its name, or whose
+    type is not one evidence may have, is left out and logged. Returns the number of files copied.
+    """
+    folder = data_dir / "evidence"
+    if not folder.is_dir():
+        return 0
+    copied = 0
+    with engine.begin() as conn:
+        for path in sorted(folder.glob("??/*")):
+            name = path.name
+            if not SHA256_HEX.fullmatch(name):  # owner markers, temporary files
+                continue
+            body = path.read_bytes()
+            media = _sniff(body[:16])
+            if hashlib.sha256(body).hexdigest() != name or media is None:
+                log.warning("evidence import: %s is not an intact evidence file; left out", name[:12])
+                continue
+            tags = [
+                m.group(2)
+                for m in (_MARKER.fullmatch(p.name) for p in path.parent.glob(f"{name}.by-*"))
+                if m is not None and m.group(1) == name
+            ]
+            if not tags:  # nobody could cite it: nothing to carry over
+                log.warning("evidence import: %s has no uploader on record; left out", name[:12])
+                continue
+            for tag in tags:
+                _keep(conn, name, media, body, tag)
+            copied += 1
+    done = folder.with_name(f"evidence.imported-{utcnow():%Y%m%dT%H%M%S}")
     try:
-        described = describe_evidence(settings, sha256)
-        return evidence_path(settings, sha256).read_bytes(), described.media_type
-    except (EvidenceUnknown, FileNotFoundError):
-        raise EvidenceNotFound("No evidence file has this hash.") from None
+        folder.rename(done)
+    except FileNotFoundError:  # another process sharing this data directory got there first
+        return copied
+    log.warning("evidence import: %d file(s) copied into the database; delete %s once satisfied", copied, done)
+    return copied

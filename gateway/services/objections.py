@@ -161,7 +161,7 @@ def file_objection(
     hashes = list(dict.fromkeys(evidence))
     if len(hashes) > MAX_EVIDENCE:
         raise ObjectionInvalid(f"An objection names at most {MAX_EVIDENCE} evidence files.")
-    files = [describe_evidence(gw.settings, h, owner=resident.id_hash).as_dict() for h in hashes]
+    files = [describe_evidence(gw, h, owner=resident.id_hash).as_dict() for h in hashes]
     if not _TARGET.fullmatch(target):
         raise ObjectionTargetInvalid("The target is 'score' or a record reference such as 'r:123'.")
     now = utcnow()

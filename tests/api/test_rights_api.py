@@ -4,7 +4,6 @@ credit repair by a unit and by an officer, and the served status lists with thei
 from __future__ import annotations
 
 import hashlib
-import stat
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -13,11 +12,13 @@ from typing import Any
 import jwt
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
+from sqlalchemy import select
 
 from gateway.clock import today_in_shaoxing
 from gateway.exchange import Status, parse_jwks, verify_status_list_token
 from gateway.services.context import Gateway
 from gateway.services.dev_idp import DevIdentityProvider
+from gateway.store.tables_scaleout import evidence_files, evidence_owners
 from tests.api.conftest import auth
 from tests.exchange.exchange_support import Clock
 from tests.support import basic_records, make_id, record
@@ -68,13 +69,13 @@ def test_evidence_upload(client: TestClient, gw: Gateway, keys: dict[str, str]) 
     assert resp.status_code == 201, resp.text
     digest = hashlib.sha256(PDF).hexdigest()
     assert resp.json() == {"sha256": digest, "media_type": "application/pdf", "size": len(PDF)}
-    stored = gw.settings.data_dir / "evidence" / digest[:2] / digest
-    assert stored.read_bytes() == PDF
-    assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+    # In the shared database, not on this process's disk (issue 12): one row, one owner.
     assert client.post("/v1/me/evidence", content=PDF, headers=headers).json()["sha256"] == digest
-    # One copy, no temporary file left; beside it only the uploader's marker.
-    names = sorted(p.name for p in stored.parent.iterdir())
-    assert names[0] == digest and len(names) == 2 and names[1].startswith(f"{digest}.by-")
+    with gw.engine.connect() as conn:
+        assert conn.execute(select(evidence_files.c.sha256, evidence_files.c.content)).all() == [(digest, PDF)]
+        (tag,) = conn.execute(select(evidence_owners.c.owner_tag)).scalars().all()
+    assert len(tag) == 32 and tag != gw.hasher.id_hash(idn)[:32]  # a hash of the pair, not the key itself
+    assert not (gw.settings.data_dir / "evidence").exists()
 
     text = client.post("/v1/me/evidence", content=b"hello", headers={**me, "Content-Type": "text/plain"})
     _problem(text, 415, "evidence_type_not_allowed")

@@ -153,7 +153,7 @@ async def upload_evidence(request: Request, gw: GatewayDep, resident: ResidentDe
     evidence_service.accepted_media_type(gw.settings, content_type)  # refuse before reading the body
     body = await _read_limited(request, gw.settings.evidence_max_bytes)
     stored = await run_in_threadpool(
-        lambda: evidence_service.store_evidence(gw.settings, body, content_type, owner=resident.id_hash)
+        lambda: evidence_service.store_evidence(gw, body, content_type, owner=resident.id_hash)
     )
     return stored.as_dict()
 
@@ -289,7 +289,7 @@ async def decide(
     },
 )
 async def get_evidence(sha256: Annotated[str, _SHA256], gw: GatewayDep, officer: OfficerDep) -> Response:
-    content, media_type = await run_in_threadpool(evidence_service.read_evidence, gw.settings, sha256)
+    content, media_type = await run_in_threadpool(evidence_service.read_evidence, gw, sha256)
     headers = {
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
