@@ -33,6 +33,7 @@ from gateway.exchange import (
     read_signing_key,
     write_signing_key,
 )
+from gateway.exchange.errors import KeyMaterialError
 from gateway.store.engine import reader
 from gateway.store.tables import disclosures, signing_keys
 
@@ -141,6 +142,7 @@ class Keyring:
                 except ConfigurationError:
                     log.warning("no next signing key is pre-published; add a PEM file before rotating")
         self._snapshot = None
+        self.signing_key()  # refuse to start, rather than fail the first request, without the key file
 
     def rotate(self) -> tuple[KeyRow, KeyRow | None]:
         """Promote the pre-published next key, retire the active one, pre-publish a new next.
@@ -214,7 +216,15 @@ class Keyring:
     def _load(self, row: KeyRow) -> SigningKey:
         key = self._parsed.get(row.kid)
         if key is None:
-            key = read_signing_key(self._settings.keys_dir / Path(row.key_file).name)
+            try:
+                key = read_signing_key(self._settings.keys_dir / Path(row.key_file).name)
+            except KeyMaterialError as exc:
+                # Several processes share one database but each reads private keys from its own
+                # keys directory: every process needs the same files (GATEWAY_SIGNING_KEYS_DIR).
+                raise ConfigurationError(
+                    f"Signing key {row.kid} is registered in the database but not readable in this "
+                    "process's GATEWAY_SIGNING_KEYS_DIR; every gateway process needs the same key files."
+                ) from exc
             if key.kid != row.kid:
                 raise ConfigurationError("A signing key file does not match its registered kid.")
             self._parsed[row.kid] = key
