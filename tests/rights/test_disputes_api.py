@@ -142,6 +142,13 @@ def test_an_open_objection_suspends_and_rejection_makes_the_assertion_valid_agai
     assert world.recognise().status_code == 200
     assert world.client.get("/v1/me/score", headers=world.resident).json()["disputed"] is False
     assert world.audit(filed["id"]) == ["objection.submit", "objection.review", "objection.rejected"]
+    with world.gw.engine.connect() as conn:
+        t = audit_log
+        details = [
+            r.details for r in conn.execute(select(t.c.details).where(t.c.target_ref == filed["id"]).order_by(t.c.id))
+        ]
+    assert details[0]["suspended_assertions"] == 1
+    assert details[-1]["assertions"] == {"released": 2, "superseded": 0}
 
 
 def test_an_upheld_objection_supersedes_the_suspended_assertion(world: World) -> None:
