@@ -55,6 +55,15 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigurationError(f"{name} must be true or false.")
+    return raw in ("true", "1", "yes")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     mode: Mode = "development"
@@ -80,12 +89,20 @@ class Settings:
     resident_idp_id_claim: str = "id_number"
     resident_idp_name_claim: str = "name"
     resident_idp_typ: str = "JWT"
-    # Residents' rights (measure 四): objection time limit, evidence limits, token status lists.
-    objection_days: int = 15
+    # Residents' rights (measure 四): evidence limits, token status lists (time limits: issue 14 below).
     evidence_max_bytes: int = 5 * 1024 * 1024
     evidence_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
     status_list_size: int = 1 << 20
     status_list_max_age: int = 60
+    # issue 14: objections and repair to the national standard. Limits are in working days of the
+    # calendar file (official holidays and 调休); a cannot-confirm record stops counting by default.
+    working_calendar_path: Path | None = None
+    objection_accept_working_days: int = 2
+    objection_forward_working_days: int = 2
+    unit_answer_working_days: int = 10
+    objection_final_working_days: int = 20
+    repair_decision_working_days: int = 20
+    cannot_confirm_counts: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,11 +157,18 @@ class Settings:
             resident_idp_id_claim=env.get("GATEWAY_RESIDENT_IDP_ID_CLAIM", "id_number"),
             resident_idp_name_claim=env.get("GATEWAY_RESIDENT_IDP_NAME_CLAIM", "name"),
             resident_idp_typ=env.get("GATEWAY_RESIDENT_IDP_TYP", "JWT"),
-            objection_days=_int(env, "GATEWAY_OBJECTION_DAYS", 15, low=1, high=365),
             evidence_max_bytes=_int(env, "GATEWAY_EVIDENCE_MAX_BYTES", 5 * 1024 * 1024, low=1024, high=64 << 20),
             # Large lists give herd privacy; 2 bits per entry, so 2**20 entries are 256 KiB uncompressed.
             status_list_size=_int(env, "GATEWAY_STATUS_LIST_SIZE", 1 << 20, low=16, high=1 << 26),
             status_list_max_age=_int(env, "GATEWAY_STATUS_LIST_MAX_AGE", 60, low=1, high=3600),
+            # issue 14
+            working_calendar_path=_path(env, "GATEWAY_WORKING_CALENDAR", None),
+            objection_accept_working_days=_int(env, "GATEWAY_OBJECTION_ACCEPT_WORKING_DAYS", 2, low=1, high=60),
+            objection_forward_working_days=_int(env, "GATEWAY_OBJECTION_FORWARD_WORKING_DAYS", 2, low=1, high=60),
+            unit_answer_working_days=_int(env, "GATEWAY_UNIT_ANSWER_WORKING_DAYS", 10, low=1, high=60),
+            objection_final_working_days=_int(env, "GATEWAY_OBJECTION_FINAL_WORKING_DAYS", 20, low=1, high=120),
+            repair_decision_working_days=_int(env, "GATEWAY_REPAIR_DECISION_WORKING_DAYS", 20, low=1, high=120),
+            cannot_confirm_counts=_bool(env, "GATEWAY_CANNOT_CONFIRM_COUNTS", default=False),
         )
 
     @property

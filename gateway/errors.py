@@ -160,3 +160,19 @@ class ServiceUnavailable(GatewayError):
     code = "unavailable"
     title = "The service is not available"
     status = 503
+
+
+# --- issue 14 ---
+
+
+class InvalidWorkingCalendar(GatewayError):
+    code = "invalid_working_calendar"
+    title = "The working-day calendar file is not valid"
+
+
+class WorkingCalendarYearMissing(ServiceUnavailable):
+    """A working-day deadline would fall into (or pass through) a year the calendar has no official
+    notice for. The gateway refuses rather than guess; the credit office adds the year's notice."""
+
+    code = "working_calendar_year_missing"
+    title = "The working-day calendar has no official data for this year"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from gateway.clock import today_in_shaoxing, utcnow
+from gateway.clock import as_utc, today_in_shaoxing, utcnow
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
@@ -33,6 +33,7 @@ from gateway.services.objections import (
     start_review,
 )
 from gateway.services.resident_identity import Resident
+from gateway.services.rights.calendar import deadline_after, working_calendar
 from gateway.store.tables import audit_log, information_records, objections, provincial_evaluations
 from tests.support import basic_records, make_id, record
 
@@ -188,15 +189,18 @@ def test_if_match_guards_against_lost_updates(gw: Gateway) -> None:
 
 
 def test_deadline_comes_from_configuration(gw: Gateway) -> None:
+    # Issue 14: the final answer's limit is counted in working days of the configured calendar.
     me, _ = _enrol(gw, 306, breach=False)
     first = file_objection(gw, me, target="score", statement="a", evidence=[])
-    gw.settings = replace(gw.settings, objection_days=3)
+    gw.settings = replace(gw.settings, objection_final_working_days=3)
     second = file_objection(gw, me, target="score", statement="b", evidence=[])
     with gw.engine.connect() as conn:
         rows = {r.id: r for r in conn.execute(select(objections))}
-    for filed, days in ((first, 15), (second, 3)):
+    calendar = working_calendar(gw.settings)
+    for filed, days in ((first, 20), (second, 3)):
         row = rows[filed["id"]]
-        assert row.deadline - row.created_at == timedelta(days=days)
+        assert as_utc(row.deadline) == deadline_after(calendar, as_utc(row.created_at), days)
+        assert filed["deadlines"]["final"]["due_at"] == filed["deadline"]
 
 
 def test_queue_puts_overdue_first_then_orders_by_deadline(gw: Gateway) -> None:

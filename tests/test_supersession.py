@@ -143,7 +143,8 @@ def test_upheld_objection_supersedes(gw: Gateway) -> None:
         ref = f"r:{rec_id.scalar_one()}"
     objection = file_objection(gw, p.resident, target=ref, statement="Not my breach.", evidence=[])
     start_review(gw, "officer-1", objection["id"])
-    assert _statuses(gw)[fresh] == VALID
+    # Issue 14: while the objection is open the disputed tier is suspended, not honoured.
+    assert _statuses(gw)[fresh] == int(Status.SUSPENDED)
     decide_objection(
         gw, "officer-1", objection["id"], outcome="upheld", answer="Wrong person.", record_action="correct"
     )

@@ -12,6 +12,7 @@ from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
 from gateway.api.routes.recognition import router as recognition_router
+from gateway.api.routes.rights_standard import router as rights_standard_router
 from gateway.services.context import Gateway
 
 __all__ = ["build_app", "create_app"]
@@ -47,6 +48,7 @@ def build_app() -> FastAPI:
     app.include_router(admin_router)
     app.include_router(recognition_router)
     app.include_router(rights.router)
+    app.include_router(rights_standard_router)
     return app
 
 

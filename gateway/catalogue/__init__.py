@@ -79,6 +79,9 @@ class CatalogueItem:
     until_attr: str | None
     validator: Draft202012Validator
     fast_check: Check | None = None
+    # Issue 14: a resident may apply for repair of a record of this item this many days after the
+    # event at the earliest; None when the catalogue allows no repair application for the item.
+    repair_min_days: int | None = None
 
     def initial_status_for(self, unit_kind: str) -> str | None:
         """The status a record from this kind of unit starts in, or None if the kind may not supply it."""
@@ -168,6 +171,7 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
             until_attr=scoring.get("until"),
             validator=Draft202012Validator(attrs, format_checker=_FORMATS),
             fast_check=compile_check(attrs),
+            repair_min_days=raw["repair"]["min_days_since_event"] if raw.get("repair", {}).get("allowed") else None,
         )
     return Catalogue(
         name=doc["catalogue"],

@@ -30,6 +30,7 @@ class RecordStatus(StrEnum):
     REJECTED = "rejected"  # a self-report an officer rejected
     CORRECTED = "corrected"  # found wrong on objection; replaced or removed
     REPAIRED = "repaired"  # negative information repaired under national and provincial rules
+    UNCONFIRMED = "unconfirmed"  # an objection whose check could not confirm it (issue 14), not counting
 
 
 # Only valid records count; every other status is kept for the record's history but never scored.

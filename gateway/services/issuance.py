@@ -26,6 +26,7 @@ from gateway.scoring import parse_resident_id
 from gateway.services.consents import find_live_consent
 from gateway.services.context import Gateway
 from gateway.services.oauth import PartnerPrincipal
+from gateway.services.rights.disputes import suspend_new_assertion
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
@@ -193,4 +194,6 @@ def issue_assertion(
                 status_idx=idx,
             )
         )
+        # Issue 14: an assertion issued while an objection disputes its tier is suspended at once.
+        suspend_new_assertion(conn, person_id=person_id, jti=jti, score_id=current.score_id, now=now)
     return IssuedAssertion(assertion=token, jti=jti, issued_at=now, expires_at=expires_at)

@@ -18,6 +18,7 @@ from gateway.errors import NotFound
 from gateway.services.consents import partner_name
 from gateway.services.context import Gateway
 from gateway.services.resident_identity import Resident
+from gateway.services.rights.disputes import load_marks
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit
@@ -97,6 +98,7 @@ def my_score(gw: Gateway, resident: Resident) -> dict[str, Any]:
         history = scores_store.get_history_row(conn, current.score_id) if current is not None else None
         breakdown = list((history or {}).get("breakdown") or [])
         records = _records(gw, conn, {ref for entry in breakdown for ref in entry["records"]})
+        marks = load_marks(conn, [person.id])  # issue 14: disputed records and cannot-confirm notes
         # Residents' own look-ups are audited like officers', so the log shows every view of a score.
         append_audit(
             conn,
@@ -109,7 +111,9 @@ def my_score(gw: Gateway, resident: Resident) -> dict[str, Any]:
         )
     base: dict[str, Any] = {"person": {"name_masked": person.name_masked}, "max_score": 1000}
     if current is None:
-        return {**base, "status": "not_scored", "reason": "not_yet_scored", "reason_label": _NOT_YET_SCORED}
+        return marks.apply(
+            {**base, "status": "not_scored", "reason": "not_yet_scored", "reason_label": _NOT_YET_SCORED}
+        )
     common = {
         "model_version": current.model_version,
         "as_of": current.as_of.isoformat(),
@@ -117,15 +121,17 @@ def my_score(gw: Gateway, resident: Resident) -> dict[str, Any]:
     }
     if not current.eligible or current.score is None:
         reason = current.reason or "ineligible"
-        return {
-            **base,
-            **common,
-            "status": "ineligible",
-            "reason": reason,
-            "reason_label": INELIGIBILITY_LABELS.get(reason),
-        }
+        return marks.apply(
+            {
+                **base,
+                **common,
+                "status": "ineligible",
+                "reason": reason,
+                "reason_label": INELIGIBILITY_LABELS.get(reason),
+            }
+        )
     tier = next((t for t in gw.model.tiers if t.code == current.tier), None)
-    return {
+    view = {
         **base,
         **common,
         "status": "scored",
@@ -142,6 +148,7 @@ def my_score(gw: Gateway, resident: Resident) -> dict[str, Any]:
             for entry in breakdown
         ],
     }
+    return marks.apply(view)
 
 
 def my_disclosures(gw: Gateway, resident: Resident) -> list[dict[str, Any]]:

@@ -2,9 +2,16 @@
 
 States: ``submitted`` → ``under_review`` → ``upheld`` (the record is corrected and no longer
 counts, the person is rescored and what their assertions no longer truly state is superseded, all in
-one transaction) or ``rejected`` (the written answer explains why the information stands). The
-resident sees the state, the deadline (``objection_days`` after filing) and the answer; credit
-officers work a queue with overdue objections first.
+one transaction), ``rejected`` (the written answer explains why the information stands) or
+``cannot_confirm`` (征信业管理条例 Art. 25's third outcome: the check could not confirm the record; the
+objection and the check are recorded with the record, and whether it still counts is the office's
+setting ``cannot_confirm_counts``, by default it does not). While the objection is open, what it
+disputes is marked and the assertions depending on it are suspended (``rights.disputes``); the
+officer may forward it to the unit that supplied the record (``rights.verification``).
+
+Time limits run in working days (``rights.deadlines``): accept, forward, unit answer and the final
+answer each have their own. The resident sees the state, the limits and the answer; credit officers
+work a queue with overdue objections first.
 
 Every transition is a conditional update on ``row_version``: two officers acting at once cannot both
 win, and an officer who sends ``If-Match`` with a version they no longer hold gets 412. Each
@@ -15,10 +22,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import Connection, and_, case, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from gateway.clock import as_utc, utcnow
 from gateway.errors import Conflict, GatewayError, NotFound, ValidationFailed
@@ -27,11 +35,14 @@ from gateway.services.evidence import describe_evidence
 from gateway.services.me import PersonUnknown
 from gateway.services.repair import RecordRef, correct_record, parse_record_ref
 from gateway.services.resident_identity import Resident
+from gateway.services.rights import deadlines
+from gateway.services.rights.disputes import release_suspensions, suspend_for_objection
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit
-from gateway.store.tables import objections, people
+from gateway.store.tables import information_records, objections, people, provincial_evaluations
+from gateway.store.tables_rights import record_notes, verification_requests
 
 __all__ = [
     "MAX_EVIDENCE",
@@ -57,7 +68,8 @@ MAX_ANSWER: Final = 4000
 MAX_EVIDENCE: Final = 5
 MAX_OPEN_PER_PERSON: Final = 20  # a bound against flooding the queue, far above honest use
 OPEN_STATES: Final = ("submitted", "under_review")
-QUEUE_FILTERS: Final = ("open", "submitted", "under_review", "upheld", "rejected", "all")
+OUTCOMES: Final = ("upheld", "rejected", "cannot_confirm")
+QUEUE_FILTERS: Final = ("open", "submitted", "under_review", *OUTCOMES, "all")
 _SCORE_TARGET: Final = "score"
 _TARGET: Final = re.compile(r"score|[rp]:[1-9][0-9]{0,17}")
 
@@ -107,8 +119,18 @@ def _target_name(row: Any) -> str:
     return _SCORE_TARGET if row.target_type == "score" else str(row.target_ref)
 
 
-def _resident_view(row: Any, now: datetime) -> dict[str, Any]:
+def _resident_view(row: Any, now: datetime, limits: dict[str, Any] | None = None) -> dict[str, Any]:
     deadline = as_utc(row.deadline)
+    decided = row.state not in OPEN_STATES
+    limits = {
+        **(limits or {}),
+        "final": {
+            "due_at": deadline.isoformat(),
+            "met_at": as_utc(row.updated_at).isoformat() if decided else None,
+            "overdue": not decided and deadline < now,
+        },
+    }
+    late = any(p["overdue"] for p in limits.values())
     return {
         "id": row.id,
         "target": _target_name(row),
@@ -116,16 +138,20 @@ def _resident_view(row: Any, now: datetime) -> dict[str, Any]:
         "evidence": list(row.evidence),
         "state": row.state,
         "deadline": deadline.isoformat(),
-        "overdue": row.state in OPEN_STATES and deadline < now,
+        "overdue": row.state in OPEN_STATES and (deadline < now or late),
+        "deadlines": limits,
         "created_at": as_utc(row.created_at).isoformat(),
         "updated_at": as_utc(row.updated_at).isoformat(),
         "answer": row.answer,
     }
 
 
-def _officer_view(row: Any, now: datetime) -> dict[str, Any]:
+def _officer_view(
+    row: Any, now: datetime, limits: dict[str, Any] | None = None, checks: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
-        **_resident_view(row, now),
+        **_resident_view(row, now, limits),
+        "verification_requests": checks or [],
         "person": {"ref": str(row.person_id), "name_masked": row.name_masked},
         "officer_id": row.officer_id,
         "row_version": row.row_version,
@@ -165,6 +191,9 @@ def file_objection(
     if not _TARGET.fullmatch(target):
         raise ObjectionTargetInvalid("The target is 'score' or a record reference such as 'r:123'.")
     now = utcnow()
+    # Before the transaction: a limit running into a year without an official calendar refuses here.
+    accept_due = deadlines.due(gw.settings, "accept", now)
+    final_due = deadlines.due(gw.settings, "final", now)
     objection_id = "obj_" + secrets.token_urlsafe(12)
     with gw.engine.begin() as conn:
         person = people_store.find_person(conn, resident.id_hash)
@@ -199,11 +228,20 @@ def file_objection(
                 statement=statement,
                 evidence=files,
                 state="submitted",
-                deadline=now + timedelta(days=gw.settings.objection_days),
+                deadline=final_due,
                 created_at=now,
                 updated_at=now,
                 row_version=1,
             )
+        )
+        deadlines.set_due(conn, objection_id, "accept", accept_due)
+        suspended = suspend_for_objection(
+            conn,
+            objection_id=objection_id,
+            person_id=person.id,
+            target_type=target_type,
+            target_ref=target_ref,
+            now=now,
         )
         append_audit(
             conn,
@@ -212,10 +250,17 @@ def file_objection(
             action="objection.submit",
             target_type="objection",
             target_ref=objection_id,
-            details={"before": None, "after": "submitted", "target": target, "evidence": hashes},
+            details={
+                "before": None,
+                "after": "submitted",
+                "target": target,
+                "evidence": hashes,
+                "suspended_assertions": suspended,
+            },
         )
         row = conn.execute(select(objections).where(objections.c.id == objection_id)).one()
-    return _resident_view(row, now)
+        limits = deadlines.load_deadlines(conn, [objection_id], now)[objection_id]
+    return _resident_view(row, now, limits)
 
 
 def my_objections(gw: Gateway, resident: Resident) -> list[dict[str, Any]]:
@@ -229,8 +274,9 @@ def my_objections(gw: Gateway, resident: Resident) -> list[dict[str, Any]]:
             .where(objections.c.person_id == person.id)
             .order_by(objections.c.created_at.desc(), objections.c.id)
         ).all()
-    now = utcnow()
-    return [_resident_view(r, now) for r in rows]
+        now = utcnow()
+        limits = deadlines.load_deadlines(conn, [r.id for r in rows], now)
+    return [_resident_view(r, now, limits[r.id]) for r in rows]
 
 
 def _officer_select() -> Any:
@@ -243,8 +289,9 @@ def objection_queue(gw: Gateway, *, state: str = "open", limit: int = 100) -> di
         raise ObjectionInvalid("Unknown queue filter.", filters=list(QUEUE_FILTERS))
     now = utcnow()
     o = objections
-    is_overdue = and_(o.c.state.in_(OPEN_STATES), o.c.deadline < now)
-    stmt = _officer_select().order_by(case((is_overdue, 0), else_=1), o.c.deadline, o.c.created_at, o.c.id)
+    is_overdue = deadlines.overdue_clause(now)
+    soonest = case((o.c.state.in_(OPEN_STATES), deadlines.next_due()), else_=o.c.deadline)
+    stmt = _officer_select().order_by(case((is_overdue, 0), else_=1), soonest, o.c.created_at, o.c.id)
     if state == "open":
         stmt = stmt.where(o.c.state.in_(OPEN_STATES))
     elif state != "all":
@@ -252,7 +299,42 @@ def objection_queue(gw: Gateway, *, state: str = "open", limit: int = 100) -> di
     with gw.engine.connect() as conn:
         rows = conn.execute(stmt.limit(limit)).all()
         overdue = conn.execute(select(func.count()).select_from(o).where(is_overdue)).scalar_one()
-    return {"overdue": overdue, "items": [_officer_view(r, now) for r in rows]}
+        items = _officer_views(conn, rows, now)
+    return {"overdue": overdue, "items": items}
+
+
+def _officer_views(conn: Connection, rows: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+    ids = [r.id for r in rows]
+    limits = deadlines.load_deadlines(conn, ids, now)
+    checks: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        v = verification_requests
+        for c in conn.execute(select(v).where(v.c.objection_id.in_(ids)).order_by(v.c.requested_at, v.c.id)):
+            checks[c.objection_id].append(check_view(c, now))
+    return [_officer_view(r, now, limits[r.id], checks[r.id]) for r in rows]
+
+
+def check_view(row: Any, now: datetime) -> dict[str, Any]:
+    """A verification request (协查) as officers see it; units see the same fields of their own."""
+    due_at = as_utc(row.due_at)
+    return {
+        "id": row.id,
+        "objection_id": row.objection_id,
+        "unit": row.unit_id,
+        "record": row.record_ref,
+        "source_ref": row.source_ref,
+        "item": row.item_code,
+        "question": row.question,
+        "state": row.state,
+        "requested_by": row.requested_by,
+        "requested_at": as_utc(row.requested_at).isoformat(),
+        "due_at": due_at.isoformat(),
+        "overdue": row.state == "open" and due_at < now,
+        "answer": row.answer,
+        "answer_ref": row.answer_ref,
+        "answer_note": row.answer_note,
+        "answered_at": as_utc(row.answered_at).isoformat() if row.answered_at is not None else None,
+    }
 
 
 def _load(conn: Connection, objection_id: str, *, lock: bool = False) -> Any:
@@ -268,7 +350,7 @@ def _load(conn: Connection, objection_id: str, *, lock: bool = False) -> Any:
 def get_objection(gw: Gateway, objection_id: str) -> dict[str, Any]:
     with gw.engine.connect() as conn:
         row = _load(conn, objection_id)
-    return _officer_view(row, utcnow())
+        return _officer_views(conn, [row], utcnow())[0]
 
 
 def _transition(
@@ -306,6 +388,7 @@ def start_review(
     :raises ObjectionPreconditionFailed: (412) ``if_match`` (optional) names no current ETag.
     """
     now = utcnow()
+    forward_due = deadlines.due(gw.settings, "forward", now)
     with gw.engine.begin() as conn:
         _transition(
             conn,
@@ -323,8 +406,10 @@ def start_review(
             target_ref=objection_id,
             details={"before": "submitted", "after": "under_review", "reason": reason or "review started"},
         )
+        deadlines.meet(conn, objection_id, ["accept"], now)
+        deadlines.set_due(conn, objection_id, "forward", forward_due)
         row = _load(conn, objection_id)
-    return _officer_view(row, now)
+        return _officer_views(conn, [row], now)[0]
 
 
 def decide_objection(
@@ -337,19 +422,24 @@ def decide_objection(
     record_action: str | None = None,
     if_match: str | None = None,
 ) -> dict[str, Any]:
-    """``under_review`` → ``upheld`` or ``rejected``, with the written answer to the resident.
+    """``under_review`` → ``upheld``, ``rejected`` or ``cannot_confirm``, with the written answer to
+    the resident.
 
     Upholding an objection against a record needs ``record_action="correct"``: the record is marked
-    corrected (it no longer counts). Upholding rescores the person and supersedes the assertions that
-    no longer hold, in the same transaction.
+    corrected (it no longer counts). ``cannot_confirm`` against a record leaves a note with the record
+    (the objection, the unit's check, the answer) and, unless ``cannot_confirm_counts`` is set, marks
+    it ``unconfirmed`` so that it stops counting. Any outcome that changes what counts rescores the
+    person; then the dispute's suspensions are released (valid again, or superseded where the tier
+    changed). An open check by the unit is withdrawn. All in one transaction.
 
     :raises DecisionInvalid: (422) an outcome or record action that does not fit the objection.
     :raises ObjectionStateConflict, ObjectionPreconditionFailed: (409, 412) as for :func:`start_review`.
     """
-    if outcome not in ("upheld", "rejected"):
-        raise DecisionInvalid("The outcome is upheld or rejected.")
+    if outcome not in OUTCOMES:
+        raise DecisionInvalid("The outcome is upheld, rejected or cannot_confirm.")
     answer = _check_statement(answer, MAX_ANSWER, "answer")
     now = utcnow()
+    counts = gw.settings.cannot_confirm_counts
     with gw.engine.begin() as conn:
         current = _load(conn, objection_id)
         on_record = current.target_type == "record"
@@ -357,8 +447,7 @@ def decide_objection(
             raise DecisionInvalid("A record action belongs only to an upheld objection against a record.")
         if outcome == "upheld" and on_record and record_action != "correct":
             raise DecisionInvalid("Upholding an objection against a record needs record_action 'correct'.")
-        if outcome == "upheld":
-            people_store.lock_people(conn, [current.person_id])
+        people_store.lock_people(conn, [current.person_id])
         row = _transition(
             conn,
             objection_id,
@@ -367,14 +456,29 @@ def decide_objection(
             values={"state": outcome, "officer_id": officer_id, "answer": answer, "updated_at": now},
         )
         result: dict[str, Any] = {}
-        if outcome == "upheld":
-            if on_record:
-                ref: RecordRef = parse_record_ref(row.target_ref)
-                result["record"] = correct_record(conn, ref, officer_id=officer_id, objection_id=objection_id)
+        rescore = outcome == "upheld"
+        if on_record and outcome == "upheld":
+            ref: RecordRef = parse_record_ref(row.target_ref)
+            result["record"] = correct_record(conn, ref, officer_id=officer_id, objection_id=objection_id)
+        elif on_record and outcome == "cannot_confirm":
+            result["record"] = _note_unconfirmed(
+                conn, row, officer_id=officer_id, answer=answer, counts=counts, now=now
+            )
+            rescore = result["record"]["after"] != result["record"]["before"]
+        if rescore:
             rescored = recompute_people(conn, gw, [row.person_id], trigger="objection")
             score = rescored[0][1] if rescored else None
             result["score"] = score.score if score else None
             result["tier"] = score.tier.code if score and score.tier else None
+        withdrawn = conn.execute(
+            update(verification_requests)
+            .where(verification_requests.c.objection_id == objection_id, verification_requests.c.state == "open")
+            .values(state="withdrawn")
+        ).rowcount
+        deadlines.meet(conn, objection_id, deadlines.PHASES, now)
+        released = release_suspensions(conn, objection_id=objection_id, person_id=row.person_id, now=now)
+        if released["released"] or released["superseded"]:
+            result["assertions"] = released
         append_audit(
             conn,
             actor_type="officer",
@@ -382,7 +486,64 @@ def decide_objection(
             action=f"objection.{outcome}",
             target_type="objection",
             target_ref=objection_id,
-            details={"before": "under_review", "after": outcome, "reason": answer, "record_action": record_action},
+            details={
+                "before": "under_review",
+                "after": outcome,
+                "reason": answer,
+                "record_action": record_action,
+                # Only when they happened, so that a plain decision's entry stays as it always was.
+                **({"checks_withdrawn": withdrawn} if withdrawn else {}),
+                **({"assertions": released} if released["released"] or released["superseded"] else {}),
+            },
         )
         decided = _load(conn, objection_id)
-    return {**_officer_view(decided, now), "result": result}
+        view = _officer_views(conn, [decided], now)[0]
+    return {**view, "result": result}
+
+
+def _note_unconfirmed(
+    conn: Connection, row: Any, *, officer_id: str, answer: str, counts: bool, now: datetime
+) -> dict[str, Any]:
+    """Record the cannot-confirm outcome with the record (Art. 25), and take the record out of
+    scoring unless the office's setting keeps it counting."""
+    ref = parse_record_ref(row.target_ref)
+    record = ref.load(conn)
+    if record is None:
+        raise ObjectionTargetInvalid("The objection's record no longer exists.")
+    v = verification_requests
+    check = conn.execute(
+        select(v.c.unit_id, v.c.answer, v.c.answer_ref, v.c.answer_note)
+        .where(v.c.objection_id == row.id, v.c.state == "answered")
+        .order_by(v.c.answered_at.desc())
+        .limit(1)
+    ).first()
+    conn.execute(
+        insert(record_notes).values(
+            record_ref=str(ref),
+            person_id=row.person_id,
+            kind="objection_cannot_confirm",
+            objection_id=row.id,
+            verification=dict(check._mapping) if check is not None else None,
+            answer=answer,
+            counts=counts,
+            created_at=now,
+        )
+    )
+    after = record.status if counts or record.status != "valid" else "unconfirmed"
+    if after != record.status:
+        table = information_records if ref.table is information_records else provincial_evaluations
+        conn.execute(
+            update(table)
+            .where(table.c.id == ref.id, table.c.status == record.status)
+            .values(status=after, status_changed_at=now, status_reason=f"objection {row.id}")
+        )
+    append_audit(
+        conn,
+        actor_type="officer",
+        actor_id=officer_id,
+        action="record.note_unconfirmed",
+        target_type="record",
+        target_ref=str(ref),
+        details={"before": record.status, "after": after, "reason": f"objection {row.id}", "counts": counts},
+    )
+    return {"ref": str(ref), "before": record.status, "after": after, "counts": after == "valid"}

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from gateway.errors import Conflict, NotFound
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway, utcnow
+from gateway.services.rights.disputes import load_marks
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
@@ -68,6 +69,7 @@ def score_view(gw: Gateway, officer_id: str, id_number: str) -> dict[str, Any]:
         breakdown = list(history.get("breakdown") or [])
         refs = {ref for entry in breakdown for ref in entry["records"]}
         details = _record_details(conn, refs)
+        marks = load_marks(conn, [person.id])  # issue 14: disputed records and cannot-confirm notes
         append_audit(
             conn,
             actor_type="officer",
@@ -78,7 +80,7 @@ def score_view(gw: Gateway, officer_id: str, id_number: str) -> dict[str, Any]:
             details={"score_id": current.score_id},
         )
     tier = next((t for t in gw.model.tiers if t.code == current.tier), None)
-    return {
+    view = {
         "person": {"ref": str(person.id), "name_masked": person.name_masked},
         "eligible": current.eligible,
         "reason": current.reason,
@@ -92,6 +94,7 @@ def score_view(gw: Gateway, officer_id: str, id_number: str) -> dict[str, Any]:
             {**entry, "records": [{"ref": r, **details.get(r, {})} for r in entry["records"]]} for entry in breakdown
         ],
     }
+    return marks.apply(view)
 
 
 def decide_self_report(

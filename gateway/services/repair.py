@@ -39,6 +39,7 @@ __all__ = [
     "parse_record_ref",
     "repair_by_officer",
     "repair_by_unit",
+    "repair_record",
 ]
 
 # The catalogue items that lower a score; only these can be repaired.
@@ -159,6 +160,13 @@ def _repair(
         details={"before": "valid", "after": "repaired", "decision_ref": decision_ref, "item": record.item_code},
     )
     return record, True, rescored[0][1] if rescored else None
+
+
+def repair_record(
+    gw: Gateway, conn: Connection, ref: RecordRef, *, actor_type: str, actor_id: str, decision_ref: str
+) -> tuple[RecordRow, bool, ScoreResult | None]:
+    """Repair inside the caller's transaction (a resident's approved repair application, issue 14)."""
+    return _repair(gw, conn, ref, actor_type=actor_type, actor_id=actor_id, decision_ref=decision_ref)
 
 
 def repair_by_officer(gw: Gateway, officer_id: str, ref: str, decision_ref: str) -> dict[str, Any]:

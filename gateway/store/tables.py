@@ -347,3 +347,4 @@ eligibility_decisions = Table(
     Column("at", Stamp, nullable=False),
 )
 from gateway.store import tables_scaleout as _tables_scaleout  # noqa: E402,F401
+from gateway.store import tables_rights as _tables_rights  # noqa: E402,F401

@@ -47,6 +47,12 @@ class ObjectionIn(BaseModel):
     )
 
 
+class DeadlineOut(BaseModel):
+    due_at: str
+    met_at: str | None
+    overdue: bool
+
+
 class EvidenceOut(BaseModel):
     sha256: str
     media_type: str
@@ -58,12 +64,36 @@ class ObjectionOut(BaseModel):
     target: str
     statement: str
     evidence: list[EvidenceOut]
-    state: Literal["submitted", "under_review", "upheld", "rejected"]
-    deadline: str
-    overdue: bool
+    state: Literal["submitted", "under_review", "upheld", "rejected", "cannot_confirm"]
+    deadline: str = Field(
+        description="The final answer's limit (working days, `GATEWAY_OBJECTION_FINAL_WORKING_DAYS`)."
+    )
+    overdue: bool = Field(description="Open and past the final limit or any unmet phase's limit.")
+    deadlines: dict[str, DeadlineOut] = Field(
+        description="Each phase's working-day limit: accept, forward, unit_answer, final (as far as reached)."
+    )
     created_at: str
     updated_at: str
     answer: str | None = Field(description="The credit office's written answer, once decided.")
+
+
+class VerificationRequestOut(BaseModel):
+    id: str
+    objection_id: str
+    unit: str
+    record: str
+    source_ref: str
+    item: str
+    question: str
+    state: Literal["open", "answered", "withdrawn"]
+    requested_by: str
+    requested_at: str
+    due_at: str
+    overdue: bool
+    answer: Literal["confirm", "correct", "cannot_confirm"] | None
+    answer_ref: str | None
+    answer_note: str | None
+    answered_at: str | None
 
 
 class ObjectionPersonOut(BaseModel):
@@ -76,10 +106,16 @@ class OfficerObjectionOut(ObjectionOut):
     officer_id: str | None
     row_version: int
     etag: str
+    verification_requests: list[VerificationRequestOut] = Field(
+        description="Checks by the unit that supplied the record (协查), with its answers."
+    )
 
 
 class DecidedObjectionOut(OfficerObjectionOut):
-    result: dict[str, Any] = Field(description="For an upheld objection: the record change and the new score.")
+    result: dict[str, Any] = Field(
+        description="The record change and the new score when the outcome changed what counts, and what became of "
+        "the assertions the dispute suspended."
+    )
 
 
 class ObjectionQueueOut(BaseModel):
@@ -94,7 +130,10 @@ class ObjectionReviewIn(BaseModel):
 
 class ObjectionDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    outcome: Literal["upheld", "rejected"]
+    outcome: Literal["upheld", "rejected", "cannot_confirm"] = Field(
+        description="`cannot_confirm`: the check could not confirm the record; it is noted with the record and, "
+        "unless GATEWAY_CANNOT_CONFIRM_COUNTS is set, stops counting."
+    )
     answer: str = Field(min_length=1, max_length=4000, description="The written explanation sent to the resident.")
     record_action: Literal["correct"] | None = Field(
         None, description="Required when upholding an objection against a record: the record no longer counts."
@@ -165,7 +204,7 @@ async def upload_evidence(request: Request, gw: GatewayDep, resident: ResidentDe
     response_model=ObjectionOut,
     summary="Object to my score or to one of my records (四(二))",
     description="The credit office answers by the deadline; the state and the answer show in GET /v1/me/objections.",
-    responses=PROBLEMS(401, 404, 409, 422),
+    responses=PROBLEMS(401, 404, 409, 422, 503),
 )
 async def file_objection(body: ObjectionIn, gw: GatewayDep, resident: ResidentDep) -> Any:
     return await run_in_threadpool(
@@ -199,7 +238,9 @@ async def my_objections(gw: GatewayDep, resident: ResidentDep) -> Any:
 async def objection_queue(
     gw: GatewayDep,
     officer: OfficerDep,
-    state: Annotated[Literal["open", "submitted", "under_review", "upheld", "rejected", "all"], Query()] = "open",
+    state: Annotated[
+        Literal["open", "submitted", "under_review", "upheld", "rejected", "cannot_confirm", "all"], Query()
+    ] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     return await run_in_threadpool(lambda: objection_service.objection_queue(gw, state=state, limit=limit))
@@ -225,7 +266,7 @@ async def get_objection(
     tags=["credit officers"],
     response_model=OfficerObjectionOut,
     summary="Take a submitted objection under review",
-    responses=PROBLEMS(401, 403, 404, 409, 412, 422),
+    responses=PROBLEMS(401, 403, 404, 409, 412, 422, 503),
 )
 async def start_review(
     objection_id: Annotated[str, _OBJECTION_ID],
@@ -248,7 +289,7 @@ async def start_review(
     "/v1/officer/objections/{objection_id}/decision",
     tags=["credit officers"],
     response_model=DecidedObjectionOut,
-    summary="Uphold or reject an objection under review, with the written answer",
+    summary="Decide an objection under review: upheld, rejected or cannot_confirm, with the written answer",
     description=(
         "Upholding an objection against a record marks it corrected (`record_action: correct`); either way an "
         "upheld objection rescores the person and supersedes their assertions that are no longer true."
