@@ -160,3 +160,14 @@ class ServiceUnavailable(GatewayError):
     code = "unavailable"
     title = "The service is not available"
     status = 503
+
+
+# --- issue 16 ---
+
+
+class DocumentRejected(ValidationFailed):
+    """A governed document (programme, scoring model, catalogue) drafted through the API or the CLI
+    breaks its schema or a semantic rule; the detail names the rule (never personal data)."""
+
+    code = "document_invalid"
+    title = "The document breaks its schema or a rule"

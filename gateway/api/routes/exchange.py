@@ -13,25 +13,23 @@ from gateway.api.deps import ExchangePartnerDep, GatewayDep
 from gateway.api.schemas import PROBLEMS
 from gateway.exchange import SUPPORTED_ALGORITHMS, TYP_SCORE_ASSERTION
 from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion
+from gateway.services.publication.purposes import PURPOSE_CODES
 
 router = APIRouter()
 
-PURPOSES = (
-    "cross_city_recognition",
-    "loan_discount",
-    "deposit_waiver",
-    "public_transport",
-    "tourism",
-    "rental",
-    "medical_pay_later",
-)
+PURPOSES = PURPOSE_CODES
+# The closed list of gateway.services.publication.purposes, spelled out for the OpenAPI enum (a test keeps them equal).
 Purpose = Literal[
     "cross_city_recognition",
     "loan_discount",
+    "credit_line",
     "deposit_waiver",
     "public_transport",
     "tourism",
+    "culture",
+    "hotel_catering",
     "rental",
+    "elderly_care",
     "medical_pay_later",
 ]
 _JWKS_MAX_AGE = 300  # seconds: short enough that a pre-published next key is seen before it signs
