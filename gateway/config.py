@@ -86,6 +86,9 @@ class Settings:
     evidence_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
     status_list_size: int = 1 << 20
     status_list_max_age: int = 60
+    # issue 16: whether the published scoring-model summary shows weights and point values (the
+    # office decides, measure 三(一)); off by default, as 钱江分 publishes its dimensions only.
+    publish_model_weights: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +148,8 @@ class Settings:
             # Large lists give herd privacy; 2 bits per entry, so 2**20 entries are 256 KiB uncompressed.
             status_list_size=_int(env, "GATEWAY_STATUS_LIST_SIZE", 1 << 20, low=16, high=1 << 26),
             status_list_max_age=_int(env, "GATEWAY_STATUS_LIST_MAX_AGE", 60, low=1, high=3600),
+            # issue 16
+            publish_model_weights=_choice(env, "GATEWAY_PUBLISH_MODEL_WEIGHTS", "false", ("true", "false")) == "true",
         )
 
     @property

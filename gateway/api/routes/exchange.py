@@ -13,7 +13,8 @@ from gateway.api.deps import ExchangePartnerDep, GatewayDep
 from gateway.api.schemas import PROBLEMS
 from gateway.exchange import SUPPORTED_ALGORITHMS, TYP_SCORE_ASSERTION
 from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion
-from gateway.services.publication.purposes import PURPOSE_CODES
+from gateway.services.publication.documents import document_index
+from gateway.services.publication.purposes import PURPOSE_CODES, purpose_list
 
 router = APIRouter()
 
@@ -121,7 +122,12 @@ def issuer_metadata(gw: Any) -> dict[str, Any]:
 
 @router.get("/.well-known/score-issuer", tags=["exchange format"], summary="Issuer metadata")
 async def score_issuer(gw: GatewayDep) -> JSONResponse:
-    return JSONResponse(issuer_metadata(gw), headers={"Cache-Control": "public, max-age=3600"})
+    metadata = issuer_metadata(gw)
+    # Issue 16: where each public document is, and the digest a partner can pin it by.
+    metadata["published_documents"] = await run_in_threadpool(document_index, gw)
+    metadata["purposes"] = purpose_list()
+    metadata["programmes_endpoint"] = f"{gw.settings.issuer}/v1/programmes"
+    return JSONResponse(metadata, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get(
