@@ -50,3 +50,34 @@ def verify_detached(client: TestClient, body: bytes, token: str) -> dict[str, An
 
 def digest_of(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def enrol(gw: Any, id_number: str, name: str, prefix: str, evaluation: int) -> None:
+    """Make one eligible resident whose score comes from a provincial evaluation of ``evaluation``
+    (default model: 1000 → 750 B, 900 → 720 C, 850 → 680 C, 820 → 644 D, 700 → 500 E)."""
+    from gateway.services.ingestion import ingest_batch
+    from tests.support import basic_records
+
+    for unit_id, batch in basic_records(id_number, name, prefix).items():
+        for rec in batch:
+            if rec["item"] == "provincial_evaluation":
+                rec["attributes"]["score"] = evaluation
+        unit = gw.partners.enabled(unit_id)
+        assert unit is not None
+        assert len(ingest_batch(gw, unit, batch).accepted) == 1
+
+
+POPULATION = [(1000, "B"), (900, "C"), (850, "C"), (820, "D"), (700, "E")]
+
+
+def enrol_population(gw: Any) -> list[str]:
+    from datetime import date
+
+    from tests.support import NAMES, make_id
+
+    ids = []
+    for i, (evaluation, _) in enumerate(POPULATION):
+        idn = make_id(born=date(1980 + i, 3, 1), seq=100 + i)
+        enrol(gw, idn, NAMES[i], f"pop{i}", evaluation)
+        ids.append(idn)
+    return ids

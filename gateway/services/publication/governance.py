@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from gateway.clock import utcnow
-from gateway.errors import Conflict, NotFound
+from gateway.errors import Conflict, DocumentRejected, NotFound
 from gateway.services.crosswalks import aware
 from gateway.services.preconditions import (
     PreconditionFailed,
@@ -347,7 +347,7 @@ def create_draft(
             number = int(latest) + 1
         checked = kind.check(document, number)
         if owner is not None and checked.owner != owner:
-            raise DocumentNotFound(f"There is no {kind.name} {doc_id} of yours.")
+            raise DocumentRejected(f"A {kind.name} drafted by its owner must name that owner.")
         if head is None:
             created = conn.execute(
                 insert_ignoring_conflicts(conn, governed_heads, ["kind", "doc_id"])
