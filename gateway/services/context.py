@@ -92,6 +92,12 @@ class Gateway:
             partner_keys=PartnerKeys(),
             status_lists=StatusListService(settings, engine, keyring),
         )
+        # Issue 16: the model and catalogue files are the seed; the versions published in the
+        # database are in force in every process (imported here: the module uses this one).
+        from gateway.services.publication import model_admin, model_governance
+
+        model_governance.seed(engine, settings.scoring_model_path, settings.catalogue_path)
+        model_admin.refresh(gateway)
         if background_refresh:  # one-shot CLI commands need no refresher
             gateway.refresher = PeriodicRefresh(
                 REFRESH_SECONDS,
@@ -99,6 +105,7 @@ class Gateway:
                 partners.refresh_overrides,
                 mappings.refresh,
                 gateway.programmes.refresh,
+                lambda: model_admin.refresh(gateway),
             )
             gateway.refresher.start()
         return gateway

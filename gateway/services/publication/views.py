@@ -31,7 +31,7 @@ def _catalogue_file(path: Path, mtime_ns: int) -> dict[str, Any]:
 
 def catalogue_content(gw: Gateway) -> dict[str, Any]:
     """The catalogue document in force (without its ``$schema`` pointer)."""
-    document = getattr(gw.catalogue, "document", None)  # a governed catalogue carries its document
+    document = gw.catalogue.document
     if document is None:
         path = gw.settings.catalogue_path or DEFAULT_CATALOGUE_PATH
         document = _catalogue_file(path, path.stat().st_mtime_ns)
