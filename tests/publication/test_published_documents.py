@@ -129,3 +129,19 @@ def test_unknown_names_and_bad_digests_are_problems(client: TestClient) -> None:
     bad = client.get("/v1/published/programmes", params={"digest": "md5:abc"})
     assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"
     assert client.get("/v1/published/..%2F..%2Fetc").status_code == 404
+
+
+def test_a_disabled_partner_leaves_the_trust_list(client: TestClient, gw: Gateway) -> None:
+    from gateway.services import partner_admin
+
+    _, before, _ = _doc(client, "trust-list")
+    assert "hangzhou-credit" in {e["id"] for e in before["content"]["issuers"]}
+    etag = partner_admin.show_partner(gw, "hangzhou-credit")["etag"]
+    partner_admin.set_enabled(gw, "admin", "hangzhou-credit", False, reason="agreement ended", if_match=etag)
+    gw.partners.refresh_overrides()
+    _, after, _ = _doc(client, "trust-list")
+    assert "hangzhou-credit" not in {e["id"] for e in after["content"]["issuers"]}
+    assert after["version"] == before["version"] + 1
+    for issuer in after["content"]["issuers"]:  # public keys only, ever
+        for key in (issuer["jwks"] or {}).get("keys", []):
+            assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
