@@ -39,26 +39,26 @@ _CHANGE: dict[int | str, dict[str, Any]] = {
 }
 
 
-class DocumentIn(BaseModel):
+class GovernedDocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: dict[str, Any]
 
 
-class DraftIn(DocumentIn):
+class GovernedDraftIn(GovernedDocumentIn):
     reason: str = Field(min_length=1, max_length=1000, description="Why: kept in the audit log.")
 
 
-class ReasonIn(BaseModel):
+class GovernedReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class PublishIn(ReasonIn):
+class GovernedPublishIn(GovernedReasonIn):
     version: int = Field(ge=1)
     effective_from: date | None = Field(None, description="Recorded with the version; not after today.")
 
 
-class PreviewIn(BaseModel):
+class ModelPreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int | None = Field(None, ge=1)
     document: dict[str, Any] | None = None
@@ -89,11 +89,13 @@ def _routes(doc: str) -> None:
         summary="Check a document (schema and semantic checks) without storing it",
         responses=PROBLEMS(401, 403, 422),
     )
-    async def validate(body: DocumentIn, gw: GatewayDep, _: Admin) -> Any:
+    async def validate(body: GovernedDocumentIn, gw: GatewayDep, _: Admin) -> Any:
         return await run_in_threadpool(ma.validate, gw, doc, body.document)
 
     @router.post(f"/{doc}/drafts", status_code=201, summary="Store the next version, a draft", responses=_CHANGE)
-    async def draft(body: DraftIn, response: Response, gw: GatewayDep, admin: Admin, if_match: IfMatch = None) -> Any:
+    async def draft(
+        body: GovernedDraftIn, response: Response, gw: GatewayDep, admin: Admin, if_match: IfMatch = None
+    ) -> Any:
         view = await run_in_threadpool(
             lambda: ma.create_draft(gw, doc, admin.name, body.document, reason=body.reason, if_match=if_match)
         )
@@ -105,7 +107,7 @@ def _routes(doc: str) -> None:
         responses=_CHANGE,
     )
     async def publish(
-        body: PublishIn, response: Response, gw: GatewayDep, admin: Admin, if_match: IfMatch = None
+        body: GovernedPublishIn, response: Response, gw: GatewayDep, admin: Admin, if_match: IfMatch = None
     ) -> Any:
         view = await run_in_threadpool(
             lambda: ma.publish(
@@ -122,7 +124,7 @@ def _routes(doc: str) -> None:
 
     @router.post(f"/{doc}/rollback", summary="Publish the previously published content again", responses=_CHANGE)
     async def rollback(
-        body: ReasonIn, response: Response, gw: GatewayDep, admin: Admin, if_match: IfMatch = None
+        body: GovernedReasonIn, response: Response, gw: GatewayDep, admin: Admin, if_match: IfMatch = None
     ) -> Any:
         view = await run_in_threadpool(lambda: ma.rollback(gw, doc, admin.name, reason=body.reason, if_match=if_match))
         return _tagged(response, view)
@@ -138,5 +140,5 @@ _routes("catalogue")
     description="Scored by the scoring core over the stored records; a sample (size stated) beyond a million.",
     responses=PROBLEMS(401, 403, 404, 422),
 )
-async def impact(body: PreviewIn, gw: GatewayDep, _: Reader) -> Any:
+async def impact(body: ModelPreviewIn, gw: GatewayDep, _: Reader) -> Any:
     return await run_in_threadpool(lambda: ma.preview_model(gw, version=body.version, document=body.document))

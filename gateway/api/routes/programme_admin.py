@@ -50,25 +50,25 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 _CHANGE = _problems(401, 403, 404, 409, 412, 422)
 
 
-class DocumentIn(BaseModel):
+class ProgrammeDocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: dict[str, Any] = Field(description="A programme document (programme.schema.json).")
 
 
-class DraftIn(DocumentIn):
+class ProgrammeDraftIn(ProgrammeDocumentIn):
     reason: str = Field(min_length=1, max_length=1000, description="Why: kept in the audit log.")
 
 
-class ReasonIn(BaseModel):
+class ProgrammeReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class PublishIn(ReasonIn):
+class ProgrammePublishIn(ProgrammeReasonIn):
     version: int = Field(ge=1, description="The draft to put in force.")
 
 
-class PreviewIn(BaseModel):
+class ProgrammePreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int | None = Field(None, ge=1, description="A stored draft to preview…")
     document: dict[str, Any] | None = Field(None, description="…or a document not stored yet.")
@@ -91,7 +91,7 @@ def _routes(prefix: str, who: Callable[..., Awaitable[Caller]], label: str) -> N
         summary=f"{label}: check a programme document without storing it",
         responses=PROBLEMS(401, 403, 422),
     )
-    async def validate(body: DocumentIn, gw: GatewayDep, caller: CallerDep) -> Any:
+    async def validate(body: ProgrammeDocumentIn, gw: GatewayDep, caller: CallerDep) -> Any:
         return await run_in_threadpool(pa.validate, gw, caller, body.document)
 
     @router.get(
@@ -118,7 +118,7 @@ def _routes(prefix: str, who: Callable[..., Awaitable[Caller]], label: str) -> N
     )
     async def draft(
         programme_id: ProgrammeId,
-        body: DraftIn,
+        body: ProgrammeDraftIn,
         response: Response,
         gw: GatewayDep,
         caller: CallerDep,
@@ -143,7 +143,7 @@ def _routes(prefix: str, who: Callable[..., Awaitable[Caller]], label: str) -> N
         summary=f"{label}: how many residents, by tier, the draft and the live version would serve",
         responses=PROBLEMS(401, 403, 404, 422),
     )
-    async def impact(programme_id: ProgrammeId, body: PreviewIn, gw: GatewayDep, caller: CallerDep) -> Any:
+    async def impact(programme_id: ProgrammeId, body: ProgrammePreviewIn, gw: GatewayDep, caller: CallerDep) -> Any:
         return await run_in_threadpool(
             lambda: pa.preview(gw, caller, programme_id, version=body.version, document=body.document)
         )
@@ -151,7 +151,7 @@ def _routes(prefix: str, who: Callable[..., Awaitable[Caller]], label: str) -> N
     @router.post(f"{prefix}/{{programme_id}}/publish", summary=f"{label}: put a draft in force", responses=_CHANGE)
     async def publish(
         programme_id: ProgrammeId,
-        body: PublishIn,
+        body: ProgrammePublishIn,
         response: Response,
         gw: GatewayDep,
         caller: CallerDep,
@@ -169,7 +169,7 @@ def _routes(prefix: str, who: Callable[..., Awaitable[Caller]], label: str) -> N
     )
     async def rollback(
         programme_id: ProgrammeId,
-        body: ReasonIn,
+        body: ProgrammeReasonIn,
         response: Response,
         gw: GatewayDep,
         caller: CallerDep,

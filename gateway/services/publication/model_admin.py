@@ -36,6 +36,7 @@ from gateway.services.scoring import recompute_all
 from gateway.store import records as records_store
 from gateway.store.engine import reader
 from gateway.store.tables import people
+from gateway.store.tables_publication import governed_heads
 
 __all__ = ["DOC_IDS", "create_draft", "preview_model", "publish", "refresh", "rollback", "show", "validate"]
 
@@ -57,18 +58,27 @@ def _kind(gw: Gateway, name: str) -> governance.Kind:
 def refresh(gw: Gateway) -> bool:
     """Serve the published model and catalogue in this process; True when either changed."""
     changed = False
+    h = governed_heads
     with _seen_lock:
         seen = _seen.setdefault(id(gw), {})
-        catalogue = published_catalogue(gw.engine)
-        if catalogue is not None and seen.get("catalogue") != catalogue[0]:
-            gw.catalogue = catalogue[1]
-            seen["catalogue"] = catalogue[0]
-            changed = True
-        model = published_model(gw.engine, gw.catalogue.indicator_items)
-        if model is not None and seen.get("model") != model[0]:
-            gw.model = model[1]
-            seen["model"] = model[0]
-            changed = True
+        # Only the heads every tick (two short rows); a document is read and compiled when one moved.
+        with reader(gw.engine).connect() as conn:
+            heads = dict(
+                conn.execute(select(h.c.kind, h.c.published_version).where(h.c.kind.in_(("model", "catalogue")))).all()
+            )
+            conn.rollback()
+        if heads.get("catalogue") is not None and seen.get("catalogue") != heads["catalogue"]:
+            catalogue = published_catalogue(gw.engine)
+            if catalogue is not None:
+                gw.catalogue = catalogue[1]
+                seen["catalogue"] = catalogue[0]
+                changed = True
+        if heads.get("model") is not None and seen.get("model") != heads["model"]:
+            model = published_model(gw.engine, gw.catalogue.indicator_items)
+            if model is not None:
+                gw.model = model[1]
+                seen["model"] = model[0]
+                changed = True
     return changed
 
 

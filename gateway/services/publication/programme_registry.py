@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from gateway.errors import DocumentRejected
 from gateway.exchange.tiers import TierScheme
@@ -29,6 +29,7 @@ from gateway.services.programmes import InvalidProgramme, Programme, parse_progr
 from gateway.services.publication import governance
 from gateway.services.publication.purposes import check_purpose
 from gateway.store.engine import reader
+from gateway.store.tables_publication import governed_heads
 
 __all__ = ["SEED_ACTOR", "ProgrammeRegistry", "programme_kind"]
 
@@ -113,12 +114,20 @@ class ProgrammeRegistry:
 
     def refresh(self) -> bool:
         """Re-read which versions are published; True when the snapshot changed."""
+        h = governed_heads
         with self._lock, reader(self._engine).connect() as conn:
+            heads = conn.execute(
+                select(h.c.doc_id, h.c.published_version).where(
+                    h.c.kind == "programme", h.c.published_version.is_not(None)
+                )
+            ).all()
+            if frozenset((str(r[0]), int(r[1])) for r in heads) == self._signature:
+                conn.rollback()
+                return False
+            # Something moved: read the published set again in one statement.
             rows = governance.published_documents(conn, "programme")
             conn.rollback()
         signature = frozenset((r.doc_id, r.version) for r in rows)
-        if signature == self._signature:
-            return False
         parsed: dict[str, Programme] = {}
         for row in rows:
             try:
