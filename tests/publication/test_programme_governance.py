@@ -264,6 +264,9 @@ def test_purposes_outside_the_list_are_refused_with_a_stable_code(client: TestCl
         client.post("/v1/programmes/mine/validate", json={"document": _safe_box()}, headers=_h(bank)).json()["valid"]
         is True
     )
+    # The server numbers versions: whatever the document says is replaced, never a 500.
+    odd = {**_safe_box(), "version": "x"}
+    assert client.post("/v1/programmes/mine/validate", json={"document": odd}, headers=_h(bank)).json()["valid"]
 
 
 @pytest.mark.parametrize(

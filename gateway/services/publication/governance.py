@@ -273,7 +273,8 @@ def seed(engine: Engine, kind: Kind, doc_id: str, document: Mapping[str, Any], *
     with engine.begin() as conn:
         if _heads(conn, kind.name, doc_id):
             return False
-        number = int(document.get("version", 1)) if kind.numbered else 1
+        given = document.get("version")
+        number = given if kind.numbered and isinstance(given, int) and given >= 1 else 1
         checked = kind.check(document, number)
         now = utcnow()
         conn.execute(
