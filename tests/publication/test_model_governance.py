@@ -29,6 +29,7 @@ from gateway.services.issuance import issue_assertion
 from gateway.services.oauth import PartnerPrincipal, partner_scopes
 from gateway.services.preconditions import PreconditionFailed, PreconditionRequired
 from gateway.services.publication import model_admin as ma
+from gateway.services.publication.governance import NothingToRollBack
 from gateway.services.resident_identity import Resident
 from gateway.store.tables import audit_log, current_scores, people, status_slots
 from tests.publication.support import POPULATION, enrol_population
@@ -126,6 +127,8 @@ def test_drafts_are_checked_like_the_model_file(gw: Gateway) -> None:
     with pytest.raises(DocumentRejected, match="tier scheme"):
         ma.validate(gw, "model", unknown)
     etag = ma.show(gw, "model")["etag"]
+    with pytest.raises(NothingToRollBack):  # only the seed was ever published
+        ma.rollback(gw, "model", "office", reason="x", if_match=etag)
     with pytest.raises(PreconditionRequired):
         ma.create_draft(gw, "model", "office", _draft_model(), reason="x", if_match=None)
     ma.create_draft(gw, "model", "office", _draft_model(), reason="x", if_match=etag)

@@ -61,19 +61,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class DocumentNotFound(NotFound):
-    code = "document_not_found"
-    title = "No such document or document version"
-
-
 class NotADraft(Conflict):
-    code = "not_a_draft"
+    code = "not_a_draft"  # the same problem as for a crosswalk (gateway.services.mapping_admin)
     title = "Only a draft version can be published"
 
 
 class NothingToRollBack(Conflict):
-    code = "nothing_to_roll_back"
+    code = "no_earlier_version"
     title = "The document has no earlier published version"
+
+
+class DocumentNotFound(NotFound):
+    code = "document_not_found"
+    title = "No such document or document version"
 
 
 @dataclass(frozen=True, slots=True)
