@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.governance_cli import add_governance_parsers, run_governance
 from gateway.mappings_cli import add_mappings_parser, run_mappings
 
 __all__ = ["main"]
@@ -240,6 +241,10 @@ def _cmd_mappings(args: argparse.Namespace) -> int:
     return run_mappings(args, lambda: _gateway(args))
 
 
+def _cmd_governance(args: argparse.Namespace) -> int:
+    return run_governance(args, lambda: _gateway(args))
+
+
 def _cmd_openapi(args: argparse.Namespace) -> int:
     from gateway.api.openapi import write_openapi
 
@@ -340,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_dev_idp)
 
     add_mappings_parser(sub, _cmd_mappings)
+    add_governance_parsers(sub, _cmd_governance)
 
     s = sub.add_parser("openapi", help="write the OpenAPI document (default openapi/openapi.json)")
     s.add_argument("--out")

@@ -103,6 +103,9 @@ class Settings:
     objection_final_working_days: int = 20
     repair_decision_working_days: int = 20
     cannot_confirm_counts: bool = False
+    # issue 16: whether the published scoring-model summary shows weights and point values (the
+    # office decides, measure 三(一)); off by default, as 钱江分 publishes its dimensions only.
+    publish_model_weights: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -169,6 +172,8 @@ class Settings:
             objection_final_working_days=_int(env, "GATEWAY_OBJECTION_FINAL_WORKING_DAYS", 20, low=1, high=120),
             repair_decision_working_days=_int(env, "GATEWAY_REPAIR_DECISION_WORKING_DAYS", 20, low=1, high=120),
             cannot_confirm_counts=_bool(env, "GATEWAY_CANNOT_CONFIRM_COUNTS", default=False),
+            # issue 16
+            publish_model_weights=_choice(env, "GATEWAY_PUBLISH_MODEL_WEIGHTS", "false", ("true", "false")) == "true",
         )
 
     @property

@@ -176,3 +176,12 @@ class WorkingCalendarYearMissing(ServiceUnavailable):
 
     code = "working_calendar_year_missing"
     title = "The working-day calendar has no official data for this year"
+# --- issue 16 ---
+
+
+class DocumentRejected(ValidationFailed):
+    """A governed document (programme, scoring model, catalogue) drafted through the API or the CLI
+    breaks its schema or a semantic rule; the detail names the rule (never personal data)."""
+
+    code = "document_invalid"
+    title = "The document breaks its schema or a rule"

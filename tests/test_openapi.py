@@ -14,6 +14,9 @@ PUBLIC = {
     "/.well-known/jwt-vc-issuer",
     "/oauth/token",  # authenticates by the client assertion in its body
     "/status-lists/{list_id}",  # public by design (draft-ietf-oauth-status-list)
+    "/v1/published",  # issue 16: the signed public documents and the incentive catalogue
+    "/v1/published/{name}",
+    "/v1/programmes",
 }
 
 

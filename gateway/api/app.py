@@ -11,6 +11,9 @@ from gateway import __version__
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
+from gateway.api.routes.model_admin import router as model_admin_router
+from gateway.api.routes.programme_admin import router as programme_admin_router
+from gateway.api.routes.publication import router as publication_router
 from gateway.api.routes.recognition import router as recognition_router
 from gateway.api.routes.rights_standard import router as rights_standard_router
 from gateway.services.context import Gateway
@@ -49,6 +52,9 @@ def build_app() -> FastAPI:
     app.include_router(recognition_router)
     app.include_router(rights.router)
     app.include_router(rights_standard_router)
+    app.include_router(programme_admin_router)
+    app.include_router(model_admin_router)
+    app.include_router(publication_router)
     return app
 
 

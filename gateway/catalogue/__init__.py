@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,14 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from gateway.catalogue.fastcheck import Check, compile_check
 from gateway.errors import InvalidCatalogue
 
-__all__ = ["DEFAULT_CATALOGUE_PATH", "Catalogue", "CatalogueItem", "load_catalogue", "safe_messages"]
+__all__ = [
+    "DEFAULT_CATALOGUE_PATH",
+    "Catalogue",
+    "CatalogueItem",
+    "catalogue_from_document",
+    "load_catalogue",
+    "safe_messages",
+]
 
 DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("sx-catalogue-2026.1.json")
 _SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "catalogue.schema.json"
@@ -112,6 +119,7 @@ class Catalogue:
     effective_from: date
     unit_kinds: Mapping[str, tuple[str, str]]
     items: Mapping[str, CatalogueItem]
+    document: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def item(self, code: str) -> CatalogueItem | None:
         return self.items.get(code)
@@ -136,6 +144,14 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise InvalidCatalogue("The catalogue file cannot be read as JSON.") from None
+    return catalogue_from_document(doc)
+
+
+def catalogue_from_document(doc: Any) -> Catalogue:
+    """Check and compile a parsed catalogue document (a file, or a version governed in the database).
+
+    :raises InvalidCatalogue: naming the first problems found.
+    """
     problems = safe_messages(_document_validator().iter_errors(doc))
     if problems:
         raise InvalidCatalogue("; ".join(problems[:5]))
@@ -179,4 +195,5 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         effective_from=date.fromisoformat(doc["effective_from"]),
         unit_kinds=kinds,
         items=items,
+        document=doc,
     )

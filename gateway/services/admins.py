@@ -21,7 +21,9 @@ from gateway.services.keyring import Keyring
 __all__ = ["ADMIN_TOKEN_TYP", "ROLES", "AdminPrincipal", "AdminTokens"]
 
 ADMIN_TOKEN_TYP = "admin+jwt"  # noqa: S105 - a media type, not a secret
-ROLES = frozenset({"mapping_admin", "partner_admin", "credit_officer", "auditor"})
+ROLES = frozenset(
+    {"mapping_admin", "partner_admin", "credit_officer", "auditor", "model_admin"}
+)  # model_admin: issue 16
 _MAX_LIFETIME = 8 * 3600
 
 

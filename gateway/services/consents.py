@@ -22,6 +22,7 @@ from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.services.context import Gateway
+from gateway.services.publication.purposes import PURPOSE_CODES
 from gateway.services.resident_identity import Resident
 from gateway.services.status_lists import revoke_consent_assertions
 from gateway.store import people as people_store
@@ -52,17 +53,7 @@ __all__ = [
     "revoke_consent",
 ]
 
-PURPOSES: Final = frozenset(
-    {
-        "cross_city_recognition",
-        "loan_discount",
-        "deposit_waiver",
-        "public_transport",
-        "tourism",
-        "rental",
-        "medical_pay_later",
-    }
-)
+PURPOSES: Final = frozenset(PURPOSE_CODES)  # the closed list of measure 三(三)
 DISCLOSURE_LEVELS: Final = ("tier", "score")
 # A consent to the score discloses the tier too; a consent to the tier never the score.
 _COVERING: Final = {"tier": ("tier", "score"), "score": ("score",)}

@@ -20,7 +20,7 @@ from gateway.services.evidence import import_evidence_files
 from gateway.services.keyring import Keyring
 from gateway.services.oauth import OAuthServer
 from gateway.services.partner_keys import PartnerKeys
-from gateway.services.programmes import Programmes, load_programmes
+from gateway.services.publication.programme_registry import ProgrammeRegistry
 from gateway.services.refresh import REFRESH_SECONDS, PeriodicRefresh
 from gateway.services.resident_identity import ResidentAuthenticator
 from gateway.services.status_lists import StatusListService
@@ -45,7 +45,7 @@ class Gateway:
     residents: ResidentAuthenticator
     oauth: OAuthServer
     admins: AdminTokens
-    programmes: Programmes
+    programmes: ProgrammeRegistry  # published programmes from the database, seeded from partners/programmes
     partner_keys: PartnerKeys
     status_lists: StatusListService
     refresher: PeriodicRefresh | None = None
@@ -88,17 +88,26 @@ class Gateway:
             residents=ResidentAuthenticator(settings, hasher),
             oauth=OAuthServer(settings, engine, keyring, partners),
             admins=AdminTokens(settings, keyring),
-            programmes=load_programmes(
-                settings.partners_dir / "programmes",
-                schemes=mappings.schemes,
-                partners=partners,
+            programmes=ProgrammeRegistry.seeded(
+                engine, settings.partners_dir / "programmes", schemes=mappings.schemes, partners=partners
             ),
             partner_keys=PartnerKeys(),
             status_lists=StatusListService(settings, engine, keyring),
         )
+        # Issue 16: the model and catalogue files are the seed; the versions published in the
+        # database are in force in every process (imported here: the module uses this one).
+        from gateway.services.publication import model_admin, model_governance
+
+        model_governance.seed(engine, settings.scoring_model_path, settings.catalogue_path)
+        model_admin.refresh(gateway)
         if background_refresh:  # one-shot CLI commands need no refresher
             gateway.refresher = PeriodicRefresh(
-                REFRESH_SECONDS, partners.reload_if_changed, partners.refresh_overrides, mappings.refresh
+                REFRESH_SECONDS,
+                partners.reload_if_changed,
+                partners.refresh_overrides,
+                mappings.refresh,
+                gateway.programmes.refresh,
+                lambda: model_admin.refresh(gateway),
             )
             gateway.refresher.start()
         return gateway

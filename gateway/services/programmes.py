@@ -37,6 +37,7 @@ __all__ = [
     "Programmes",
     "evaluate",
     "load_programmes",
+    "parse_programme",
 ]
 
 log = logging.getLogger(__name__)
@@ -239,13 +240,30 @@ def load_programmes(
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise InvalidProgramme(f"{where} is not valid JSON.") from None
-        problems = safe_messages(validator.iter_errors(doc))
-        if problems:
-            raise InvalidProgramme(f"{where}: {'; '.join(problems[:3])}")
-        if doc["id"] != path.stem:
+        if isinstance(doc, dict) and doc.get("id") != path.stem:
             raise InvalidProgramme(f"{where} must be named after its id.")
-        programme = _programme(doc, where, schemes)
-        if partners is not None:
-            _check_partners(programme, where, partners)
+        programme = parse_programme(doc, where, schemes=schemes, partners=partners, validator=validator)
         programmes[programme.id] = programme
     return Programmes(by_id=programmes)
+
+
+def parse_programme(
+    doc: Any,
+    where: str,
+    *,
+    schemes: Mapping[str, TierScheme],
+    partners: PartnerRegistry | None = None,
+    validator: Draft202012Validator | None = None,
+) -> Programme:
+    """Check one parsed programme document (schema, then the semantic rules) and compile it.
+
+    :raises InvalidProgramme: naming the first rule it breaks.
+    """
+    validator = validator or Draft202012Validator(json.loads(_SCHEMA.read_text(encoding="utf-8")))
+    problems = safe_messages(validator.iter_errors(doc))
+    if problems:
+        raise InvalidProgramme(f"{where}: {'; '.join(problems[:3])}")
+    programme = _programme(doc, where, schemes)
+    if partners is not None:
+        _check_partners(programme, where, partners)
+    return programme

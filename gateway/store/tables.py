@@ -348,3 +348,5 @@ eligibility_decisions = Table(
 )
 from gateway.store import tables_scaleout as _tables_scaleout  # noqa: E402,F401
 from gateway.store import tables_rights as _tables_rights  # noqa: E402,F401
+
+from gateway.store import tables_publication as _tables_publication  # noqa: E402,F401  (issue 16)

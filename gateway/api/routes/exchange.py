@@ -13,25 +13,24 @@ from gateway.api.deps import ExchangePartnerDep, GatewayDep
 from gateway.api.schemas import PROBLEMS
 from gateway.exchange import SUPPORTED_ALGORITHMS, TYP_SCORE_ASSERTION
 from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion
+from gateway.services.publication.documents import document_index
+from gateway.services.publication.purposes import PURPOSE_CODES, purpose_list
 
 router = APIRouter()
 
-PURPOSES = (
-    "cross_city_recognition",
-    "loan_discount",
-    "deposit_waiver",
-    "public_transport",
-    "tourism",
-    "rental",
-    "medical_pay_later",
-)
+PURPOSES = PURPOSE_CODES
+# The closed list of gateway.services.publication.purposes, spelled out for the OpenAPI enum (a test keeps them equal).
 Purpose = Literal[
     "cross_city_recognition",
     "loan_discount",
+    "credit_line",
     "deposit_waiver",
     "public_transport",
     "tourism",
+    "culture",
+    "hotel_catering",
     "rental",
+    "elderly_care",
     "medical_pay_later",
 ]
 _JWKS_MAX_AGE = 300  # seconds: short enough that a pre-published next key is seen before it signs
@@ -123,7 +122,12 @@ def issuer_metadata(gw: Any) -> dict[str, Any]:
 
 @router.get("/.well-known/score-issuer", tags=["exchange format"], summary="Issuer metadata")
 async def score_issuer(gw: GatewayDep) -> JSONResponse:
-    return JSONResponse(issuer_metadata(gw), headers={"Cache-Control": "public, max-age=3600"})
+    metadata = issuer_metadata(gw)
+    # Issue 16: where each public document is, and the digest a partner can pin it by.
+    metadata["published_documents"] = await run_in_threadpool(document_index, gw)
+    metadata["purposes"] = purpose_list()
+    metadata["programmes_endpoint"] = f"{gw.settings.issuer}/v1/programmes"
+    return JSONResponse(metadata, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get(
