@@ -136,7 +136,7 @@ def apply_for_repair(
     hashes = list(dict.fromkeys(evidence))
     if len(hashes) > MAX_EVIDENCE:
         raise RepairApplicationInvalid(f"An application names at most {MAX_EVIDENCE} evidence files.")
-    files = [describe_evidence(gw.settings, h, owner=resident.id_hash).as_dict() for h in hashes]
+    files = [describe_evidence(gw, h, owner=resident.id_hash).as_dict() for h in hashes]
     try:
         ref = parse_record_ref(record)
     except NotFound:
