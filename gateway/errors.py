@@ -176,6 +176,8 @@ class WorkingCalendarYearMissing(ServiceUnavailable):
 
     code = "working_calendar_year_missing"
     title = "The working-day calendar has no official data for this year"
+
+
 # --- issue 16 ---
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from gateway.errors import InvalidWorkingCalendar, WorkingCalendarYearMissing
 from gateway.services.context import Gateway
 from gateway.services.objections import file_objection
-from gateway.services.rights.calendar import DEFAULT_CALENDAR_PATH, deadline_after, load_calendar
+from gateway.services.rights.calendar import DEFAULT_CALENDAR_PATH, deadline_after, limit_after, load_calendar
 from gateway.store.tables import objections
 from tests.test_objections import _enrol
 
@@ -79,15 +79,26 @@ def test_a_year_without_a_notice_is_refused_not_guessed() -> None:
         CALENDAR.next_working_day(date(2027, 1, 1))
 
 
-def test_filing_is_refused_when_the_limit_needs_a_missing_year(gw: Gateway, tmp_path: Path) -> None:
+def test_a_limit_into_a_missing_year_counts_calendar_days_never_later() -> None:
+    # 28 Dec 2026 + 5: the working-day count needs 2027, which has no notice.
+    event = datetime(2026, 12, 28, 2, 0, tzinfo=UTC)
+    assert limit_after(CALENDAR, event, 5) == (datetime(2027, 1, 2, 16, 0, tzinfo=UTC), "calendar_days_provisional")
+    # Inside the notice's year the working-day basis is used as before.
+    inside = datetime(2026, 2, 13, 2, 0, tzinfo=UTC)
+    assert limit_after(CALENDAR, inside, 2) == (deadline_after(CALENDAR, inside, 2), "working_days")
+
+
+def test_filing_is_accepted_when_the_limit_needs_a_missing_year(gw: Gateway, tmp_path: Path) -> None:
     me, ref = _enrol(gw, 461)
     empty = tmp_path / "calendar.json"
     empty.write_text(json.dumps({"calendar": "empty", "description": "no year", "years": {}}), "utf-8")
     gw.settings = replace(gw.settings, working_calendar_path=empty)
-    with pytest.raises(WorkingCalendarYearMissing):
-        file_objection(gw, me, target=ref, statement="x", evidence=[])
-    with gw.engine.connect() as conn:  # nothing half-written
-        assert conn.execute(select(func.count()).select_from(objections)).scalar_one() == 0
+    filed = file_objection(gw, me, target=ref, statement="x", evidence=[])
+    days = gw.settings.objection_final_working_days
+    created = datetime.fromisoformat(filed["created_at"])
+    assert datetime.fromisoformat(filed["deadline"]) <= created + timedelta(days=days + 1)
+    with gw.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(objections)).scalar_one() == 1
 
 
 def _broken(tmp_path: Path, edit: Any) -> Path:

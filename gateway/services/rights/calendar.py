@@ -7,8 +7,12 @@ Council's notice turns into a working day. Each year comes from that year's noti
 into a data file (``gateway/workdays/cn-working-days.json`` by default, validated by
 ``schemas/working-calendar.schema.json``, replaceable with ``GATEWAY_WORKING_CALENDAR``).
 
-A year without a notice is never guessed: any computation that needs a day of such a year raises
-:class:`WorkingCalendarYearMissing`, and the request that needed the deadline is refused.
+A year without a notice is never guessed: counting working days into such a year raises
+:class:`WorkingCalendarYearMissing`. A resident's objection or repair application is still
+accepted then — a right must not wait for a data file — under a *provisional* limit of the same
+number of calendar days (:func:`limit_after`). A working-day limit is never shorter than the same
+count of calendar days, so the provisional limit is never later than the true one would be; the
+limit says which basis it used, and a warning names the missing year once per process.
 
 A deadline of N working days after an event is the end (24:00 in Shaoxing) of the N-th working
 day after the event's calendar day; counting only working days means a deadline can never fall on
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -31,10 +36,18 @@ from gateway.clock import CHINA_STANDARD_TIME, as_utc
 from gateway.config import PROJECT_ROOT, Settings
 from gateway.errors import InvalidWorkingCalendar, WorkingCalendarYearMissing
 
-__all__ = ["DEFAULT_CALENDAR_PATH", "WorkingCalendar", "deadline_after", "load_calendar", "working_calendar"]
+__all__ = [
+    "DEFAULT_CALENDAR_PATH",
+    "WorkingCalendar",
+    "deadline_after",
+    "limit_after",
+    "load_calendar",
+    "working_calendar",
+]
 
 DEFAULT_CALENDAR_PATH: Final = Path(__file__).resolve().parents[2] / "workdays" / "cn-working-days.json"
 _SCHEMA_PATH: Final = PROJECT_ROOT / "schemas" / "working-calendar.schema.json"
+_log = logging.getLogger(__name__)
 _MAX_SPAN: Final = 400  # calendar days one computation may walk: far beyond any configured limit
 
 
@@ -84,6 +97,27 @@ def deadline_after(calendar: WorkingCalendar, event: datetime, working_days: int
     local_day = as_utc(event).astimezone(CHINA_STANDARD_TIME).date()
     due_day = calendar.add_working_days(local_day, working_days)
     return as_utc(datetime.combine(due_day + timedelta(days=1), time(0), tzinfo=CHINA_STANDARD_TIME))
+
+
+def limit_after(calendar: WorkingCalendar, event: datetime, working_days: int) -> tuple[datetime, str]:
+    """``(deadline, basis)``: ``working_days`` working days after ``event``, or, when that needs a
+    year the calendar does not have, the same number of calendar days (``basis`` is then
+    ``"calendar_days_provisional"``: never later than the working-day limit, never a guessed date)."""
+    try:
+        return deadline_after(calendar, event, working_days), "working_days"
+    except WorkingCalendarYearMissing as missing:
+        year = missing.extensions.get("year")
+        if year not in _warned:
+            _warned.add(year)
+            _log.warning("working calendar has no year %s: limits into it count calendar days until it is added", year)
+    local_day = as_utc(event).astimezone(CHINA_STANDARD_TIME).date()
+    due_day = local_day + timedelta(days=working_days)
+    return as_utc(datetime.combine(due_day + timedelta(days=1), time(0), tzinfo=CHINA_STANDARD_TIME)), (
+        "calendar_days_provisional"
+    )
+
+
+_warned: set[object] = set()
 
 
 def _validator() -> Draft202012Validator:

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, inse
 
 from gateway.clock import as_utc
 from gateway.config import Settings
-from gateway.services.rights.calendar import deadline_after, working_calendar
+from gateway.services.rights.calendar import limit_after, working_calendar
 from gateway.store.tables import objections
 from gateway.store.tables_rights import objection_deadlines
 
@@ -35,11 +35,9 @@ _LIMITS: Final = {
 
 
 def due(settings: Settings, phase: str, event: datetime) -> datetime:
-    """When ``phase`` is due for an event at ``event``.
-
-    :raises WorkingCalendarYearMissing: (503) the limit runs into a year without an official notice.
-    """
-    return deadline_after(working_calendar(settings), event, int(getattr(settings, _LIMITS[phase])))
+    """When ``phase`` is due for an event at ``event`` (a provisional calendar-day limit when it
+    runs into a year without an official notice; see ``calendar.limit_after``)."""
+    return limit_after(working_calendar(settings), event, int(getattr(settings, _LIMITS[phase])))[0]
 
 
 def set_due(conn: Connection, objection_id: str, phase: str, due_at: datetime) -> None:

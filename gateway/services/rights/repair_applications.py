@@ -26,7 +26,7 @@ from gateway.services.evidence import describe_evidence
 from gateway.services.me import PersonUnknown
 from gateway.services.repair import RecordRef, parse_record_ref, repair_record
 from gateway.services.resident_identity import Resident
-from gateway.services.rights.calendar import deadline_after, working_calendar
+from gateway.services.rights.calendar import limit_after, working_calendar
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.tables import information_records, people
@@ -142,7 +142,7 @@ def apply_for_repair(
     except NotFound:
         raise RepairApplicationInvalid("The record is not one of your records.") from None
     now = utcnow()
-    deadline = deadline_after(working_calendar(gw.settings), now, gw.settings.repair_decision_working_days)
+    deadline, _ = limit_after(working_calendar(gw.settings), now, gw.settings.repair_decision_working_days)
     application_id = "rep_" + secrets.token_urlsafe(12)
     with gw.engine.begin() as conn:
         person = people_store.find_person(conn, resident.id_hash)
