@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway import __version__
+from gateway import __version__, web
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
@@ -47,6 +47,7 @@ def build_app() -> FastAPI:
     app.include_router(admin_router)
     app.include_router(recognition_router)
     app.include_router(rights.router)
+    web.install(app)  # issue 11: the console and the residents' pages
     return app
 
 

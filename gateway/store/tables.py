@@ -346,3 +346,5 @@ eligibility_decisions = Table(
     Column("level", String(32), nullable=False),
     Column("at", Stamp, nullable=False),
 )
+
+from gateway.store import tables_web as _tables_web  # noqa: E402,F401  (issue 11: web sessions)

@@ -1,0 +1,36 @@
+"""Problems on pages: the same errors as the API, shown as a page instead of problem JSON.
+
+``gateway.api.problems`` stays the one place errors are rendered; for a page path it hands over
+here. A missing or ended session sends the browser to the sign-in page (no problem page to read);
+everything else shows the error's fixed title and the gateway's own detail — never an exception
+text, a token or a person's data.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway.errors import GatewayError
+from gateway.web.security import PAGE_PREFIXES
+from gateway.web.templating import render
+
+__all__ = ["is_page", "page_problem"]
+
+
+def is_page(request: Request) -> bool:
+    path = request.url.path
+    return any(path == p or path.startswith(p + "/") for p in PAGE_PREFIXES)
+
+
+def page_problem(request: Request, exc: GatewayError) -> Response:
+    path = request.url.path
+    if exc.status == 401 and request.method == "GET" and not path.startswith("/dev-idp"):
+        target = "/me/sign-in" if path.startswith("/me") else "/console/sign-in"
+        return RedirectResponse(target, status_code=303)
+    return render(
+        request,
+        "error.html",
+        {"title": exc.title, "detail": exc.detail, "code": exc.code, "status": exc.status},
+        status_code=exc.status,
+    )
