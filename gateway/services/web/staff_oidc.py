@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,9 +27,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from sqlalchemy import delete, insert, select
 
 from gateway.clock import as_utc, utcnow
@@ -39,6 +37,16 @@ from gateway.services.admins import ROLES
 from gateway.services.context import Gateway
 from gateway.services.web.dev_staff_idp import DEV_STAFF_CLIENT_ID, DEV_STAFF_PATH, DevStaffIdentityProvider
 from gateway.store.tables_web import web_login_states
+
+# Authlib 1.9 prefers httpx2 and warns (through a global "always" filter of its own) when it falls
+# back to httpx, which it still supports; catch_warnings also undoes that global filter.
+with warnings.catch_warnings():
+    import authlib.deprecate  # noqa: F401 - installs that filter; ours goes in front of it
+
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=DeprecationWarning)
+    from authlib.common.errors import AuthlibBaseError
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
 __all__ = ["CALLBACK_PATH", "StaffIdentity", "StaffSignIn", "map_roles"]
 

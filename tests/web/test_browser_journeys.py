@@ -1,0 +1,147 @@
+"""Journeys in a real browser (headless Chromium, Playwright) against a real uvicorn server.
+
+Each journey ends with a screenshot under ``screenshots/`` (git-ignored) for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from gateway.services.context import Gateway
+from gateway.services.objections import file_objection
+from gateway.store.tables import audit_log
+from tests.web.conftest import LiveServer, enrol, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def staff_sign_in(page: Any, live: LiveServer, name: str, roles: list[str], path: str = "/console") -> None:
+    page.goto(live.url + path)
+    page.click("#sign-in")  # → the development staff IdP (authorization code + PKCE)
+    page.wait_for_url(re.compile(r".*/dev-idp/staff/authorize\?.*"))
+    page.fill("#name", name)
+    for role in roles:
+        page.check(f"#role-{role}")
+    page.click("#continue")  # → callback → code exchange → session
+    page.wait_for_url(re.compile(r".*/console.*"))
+    assert page.locator("#sign-out").is_visible()
+
+
+def resident_sign_in(page: Any, live: LiveServer, idn: str, name: str) -> None:
+    page.goto(live.url + "/me")
+    page.wait_for_url(re.compile(r".*/me/sign-in"))
+    page.fill("#id_number", idn)
+    page.fill("#name", name)
+    page.click("#sign-in")
+    page.wait_for_url(live.url + "/me")
+
+
+def test_mapping_admin_drafts_previews_publishes_and_signs_out(
+    gw: Gateway, live: LiveServer, page_factory: Any
+) -> None:
+    for seq, name in ((401, "张三"), (402, "李四")):
+        enrol(gw, seq, name)
+    enrol(gw, 403, "王五", breach=True)
+    page = page_factory()
+    staff_sign_in(page, live, "mapper-li", ["mapping_admin"])
+    assert page.locator("svg.chart").count() >= 2  # the dashboard's server-side charts
+    page.click("a[href='/console/crosswalks']")
+    page.click("a[href='/console/crosswalks/sx-integrity-yrd-common']")
+    # Edit the table: tier C now maps to "good" (and back), a visible change in the impact chart.
+    rows = page.locator("#to-rows tr")
+    for i in range(rows.count()):
+        if rows.nth(i).locator("input[name=to_local]").input_value() == "C":
+            rows.nth(i).locator("input[name=to_common]").fill("good")
+    from_rows = page.locator("#from-rows tr")
+    for i in range(from_rows.count()):
+        if from_rows.nth(i).locator("input[name=from_common]").input_value() == "fair":
+            from_rows.nth(i).locator("input[name=from_local]").fill("D")
+        if from_rows.nth(i).locator("input[name=from_common]").input_value() == "basic":
+            from_rows.nth(i).locator("input[name=from_local]").fill("E")
+        if from_rows.nth(i).locator("input[name=from_common]").input_value() == "low":
+            from_rows.nth(i).locator("input[name=from_local]").fill("E")
+    page.fill("#draft-reason", "browser test: C counts as good")
+    page.click("#save-draft")
+    page.wait_for_url(re.compile(r".*/versions/2\?done=saved"))
+    assert page.locator("#impact svg.chart").is_visible()
+    assert page.locator("#diff tr.diff-add").count() >= 1
+    page.fill("#publish-reason", "reviewed")
+    page.click("#publish")
+    page.wait_for_url(re.compile(r".*/crosswalks/sx-integrity-yrd-common\?done=published"))
+    history = page.locator("#history").inner_text()
+    assert "v2" in history and "published" in history and "C counts as good" in history
+    screenshot(page, "1-crosswalk-published")
+    page.click("#sign-out")
+    page.wait_for_url(live.url + "/console/sign-in")
+    page.goto(live.url + "/console/crosswalks")  # the session is gone from the database
+    page.wait_for_url(live.url + "/console/sign-in")
+    with gw.engine.connect() as conn:
+        actions = [
+            r.action for r in conn.execute(select(audit_log.c.action).where(audit_log.c.actor_id == "mapper-li"))
+        ]
+    assert {"staff.sign_in", "crosswalk.draft", "crosswalk.publish", "staff.sign_out"} <= set(actions)
+
+
+def test_auditor_reads_crosswalks_but_cannot_publish(gw: Gateway, live: LiveServer, page_factory: Any) -> None:
+    page = page_factory()
+    staff_sign_in(page, live, "auditor-wang", ["auditor"])
+    menu = page.locator("header nav").inner_text()
+    assert "审计" in menu and "异议" not in menu  # no objections queue in an auditor's menu
+    page.goto(live.url + "/console/crosswalks/sx-integrity-yrd-common")
+    assert page.locator("#draft-form").count() == 0
+    # Forced: the same POST a mapping administrator's form sends is refused.
+    csrf = page.locator("input[name=csrf_token]").first.input_value()
+    response = page.request.post(
+        live.url + "/console/crosswalks/sx-integrity-yrd-common/publish",
+        form={"csrf_token": csrf, "version": "1", "reason": "x", "etag": '"1"'},
+    )
+    assert response.status == 403
+    forced = page.goto(live.url + "/console/objections")
+    assert forced is not None and forced.status == 403
+    screenshot(page, "2-auditor-forbidden")
+
+
+def test_resident_sees_score_grants_and_withdraws_consent(gw: Gateway, live: LiveServer, page_factory: Any) -> None:
+    idn, _, _ = enrol(gw, 411, "赵六")
+    page = page_factory(375, 812)
+    resident_sign_in(page, live, idn, "赵六")
+    assert idn not in page.url
+    assert int(page.locator("#score").inner_text().split("/")[0]) > 0
+    page.click("nav.tabs a[href='/me/consents']")
+    page.select_option("#audience", index=0)
+    page.locator("#grant-form input[name=purposes]").first.check()
+    page.click("#grant")
+    page.wait_for_url(re.compile(r".*/me/consents\?done=granted"))
+    assert page.locator("#consents .withdraw").count() == 1
+    page.click("#consents .withdraw")
+    page.wait_for_url(re.compile(r".*/me/consents\?done=withdrawn"))
+    assert page.locator("#consents .withdraw").count() == 0
+    assert "已撤回" in page.locator("#consents").inner_text()
+    screenshot(page, "3-resident-consent-withdrawn")
+
+
+def test_officer_answers_an_objection_and_the_resident_sees_it(
+    gw: Gateway, live: LiveServer, page_factory: Any
+) -> None:
+    idn, resident, ref = enrol(gw, 421, "孙八", breach=True)
+    filed = file_objection(gw, resident, target=ref, statement="这条记录不是我的。", evidence=[])
+    officer = page_factory()
+    staff_sign_in(officer, live, "officer-zhou", ["credit_officer"])
+    officer.click("a[href='/console/objections']")
+    officer.click(f"a[href='/console/objections/{filed['id']}']")
+    officer.click("#start-review")
+    officer.check("#outcome-rejected")
+    officer.fill("#answer-text", "经核实，该记录由法院依法报送，异议不成立。")
+    officer.click("#decide")
+    officer.wait_for_url(re.compile(rf".*/console/objections/{filed['id']}$"))
+    assert "异议不成立" in officer.locator("#answer").inner_text()
+    resident_page = page_factory(375, 812)
+    resident_sign_in(resident_page, live, idn, "孙八")
+    resident_page.click("nav.tabs a[href='/me/objections']")
+    assert "经核实" in resident_page.locator("#my-objections").inner_text()
+    assert "不成立" in resident_page.locator("#my-objections").inner_text()
+    screenshot(resident_page, "4-resident-sees-answer")
