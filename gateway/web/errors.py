@@ -17,6 +17,9 @@ from gateway.web.templating import render
 
 __all__ = ["is_page", "page_problem"]
 
+# No session, or one that ended: go to the sign-in page. A failed sign-in is shown, not looped.
+_SIGN_IN_AGAIN = frozenset({"unauthenticated", "session_expired"})
+
 
 def is_page(request: Request) -> bool:
     path = request.url.path
@@ -25,7 +28,7 @@ def is_page(request: Request) -> bool:
 
 def page_problem(request: Request, exc: GatewayError) -> Response:
     path = request.url.path
-    if exc.status == 401 and request.method == "GET" and not path.startswith("/dev-idp"):
+    if exc.code in _SIGN_IN_AGAIN and request.method == "GET":
         target = "/me/sign-in" if path.startswith("/me") else "/console/sign-in"
         return RedirectResponse(target, status_code=303)
     return render(

@@ -103,6 +103,7 @@ def load_session(gw: Gateway, kind: Kind, token: str | None, *, idle_seconds: in
     digest = _digest(token)
     now = utcnow()
     idle = timedelta(seconds=idle_seconds or gw.settings.session_idle_seconds)
+    expired = False
     with gw.engine.begin() as conn:
         row = conn.execute(
             select(web_sessions).where(web_sessions.c.token_hash == digest, web_sessions.c.kind == kind)
@@ -111,6 +112,8 @@ def load_session(gw: Gateway, kind: Kind, token: str | None, *, idle_seconds: in
             raise SessionExpired("Sign in to continue.")
         last_seen = as_utc(row.last_seen_at)
         if now >= as_utc(row.expires_at) or now - last_seen >= idle:
+            # Deleted and audited in this transaction, which must commit: raise only after it.
+            expired = True
             conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == digest))
             append_audit(
                 conn,
@@ -120,9 +123,10 @@ def load_session(gw: Gateway, kind: Kind, token: str | None, *, idle_seconds: in
                 target_type="web_session",
                 target_ref=digest[:16],
             )
-            raise SessionExpired("The session has ended; sign in again.")
-        if now - last_seen >= _TOUCH_EVERY:
+        elif now - last_seen >= _TOUCH_EVERY:
             conn.execute(update(web_sessions).where(web_sessions.c.token_hash == digest).values(last_seen_at=now))
+    if expired:
+        raise SessionExpired("The session has ended; sign in again.")
     return WebSession(
         token_hash=digest,
         kind=kind,
