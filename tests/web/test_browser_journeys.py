@@ -49,31 +49,27 @@ def test_mapping_admin_drafts_previews_publishes_and_signs_out(
     page = page_factory()
     staff_sign_in(page, live, "mapper-li", ["mapping_admin"])
     assert page.locator("svg.chart").count() >= 2  # the dashboard's server-side charts
+    screenshot(page, "1a-dashboard")
     page.click("a[href='/console/crosswalks']")
     page.click("a[href='/console/crosswalks/sx-integrity-yrd-common']")
-    # Edit the table: tier C now maps to "good" (and back), a visible change in the impact chart.
+    # Edit the table: tier D now maps to "fair", which moves the seeded residents in the impact chart.
     rows = page.locator("#to-rows tr")
     for i in range(rows.count()):
-        if rows.nth(i).locator("input[name=to_local]").input_value() == "C":
-            rows.nth(i).locator("input[name=to_common]").fill("good")
-    from_rows = page.locator("#from-rows tr")
-    for i in range(from_rows.count()):
-        if from_rows.nth(i).locator("input[name=from_common]").input_value() == "fair":
-            from_rows.nth(i).locator("input[name=from_local]").fill("D")
-        if from_rows.nth(i).locator("input[name=from_common]").input_value() == "basic":
-            from_rows.nth(i).locator("input[name=from_local]").fill("E")
-        if from_rows.nth(i).locator("input[name=from_common]").input_value() == "low":
-            from_rows.nth(i).locator("input[name=from_local]").fill("E")
-    page.fill("#draft-reason", "browser test: C counts as good")
+        if rows.nth(i).locator("input[name=to_local]").input_value() == "D":
+            rows.nth(i).locator("input[name=to_common]").fill("fair")
+    page.fill("#draft-reason", "browser test: D counts as fair")
     page.click("#save-draft")
     page.wait_for_url(re.compile(r".*/versions/2\?done=saved"))
     assert page.locator("#impact svg.chart").is_visible()
+    impact = page.locator("#impact table").inner_text()
+    assert re.search(r"fair\s+0\s+3", impact) and re.search(r"basic\s+3\s+0", impact)
     assert page.locator("#diff tr.diff-add").count() >= 1
+    screenshot(page, "1b-impact-chart")
     page.fill("#publish-reason", "reviewed")
     page.click("#publish")
     page.wait_for_url(re.compile(r".*/crosswalks/sx-integrity-yrd-common\?done=published"))
     history = page.locator("#history").inner_text()
-    assert "v2" in history and "published" in history and "C counts as good" in history
+    assert "v2" in history and "published" in history and "D counts as fair" in history
     screenshot(page, "1-crosswalk-published")
     page.click("#sign-out")
     page.wait_for_url(live.url + "/console/sign-in")
@@ -102,7 +98,9 @@ def test_auditor_reads_crosswalks_but_cannot_publish(gw: Gateway, live: LiveServ
     assert response.status == 403
     forced = page.goto(live.url + "/console/objections")
     assert forced is not None and forced.status == 403
-    screenshot(page, "2-auditor-forbidden")
+    page.goto(live.url + "/console/audit?lang=en")
+    assert "Audit log" in page.locator("h1").inner_text() and "staff.sign_in" in page.locator("#audit").inner_text()
+    screenshot(page, "2-auditor-audit-log-en")
 
 
 def test_resident_sees_score_grants_and_withdraws_consent(gw: Gateway, live: LiveServer, page_factory: Any) -> None:
@@ -111,6 +109,7 @@ def test_resident_sees_score_grants_and_withdraws_consent(gw: Gateway, live: Liv
     resident_sign_in(page, live, idn, "赵六")
     assert idn not in page.url
     assert int(page.locator("#score").inner_text().split("/")[0]) > 0
+    screenshot(page, "3a-resident-score")
     page.click("nav.tabs a[href='/me/consents']")
     page.select_option("#audience", index=0)
     page.locator("#grant-form input[name=purposes]").first.check()
