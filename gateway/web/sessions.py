@@ -47,6 +47,7 @@ MENU: Final = (
     MenuItem("nav.dashboard", "/console", frozenset({"mapping_admin", "partner_admin", "credit_officer", "auditor"})),
     MenuItem("nav.crosswalks", "/console/crosswalks", frozenset({"mapping_admin", "auditor"})),
     MenuItem("nav.objections", "/console/objections", frozenset({"credit_officer"})),
+    MenuItem("nav.selfreports", "/console/self-reports", frozenset({"credit_officer"})),
     MenuItem("nav.partners", "/console/partners", frozenset({"partner_admin", "auditor"})),
     MenuItem("nav.programmes", "/console/programmes", frozenset({"partner_admin", "auditor", "mapping_admin"})),
     MenuItem("nav.audit", "/console/audit", frozenset({"auditor"})),

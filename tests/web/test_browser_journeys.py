@@ -98,6 +98,11 @@ def test_auditor_reads_crosswalks_but_cannot_publish(gw: Gateway, live: LiveServ
     assert response.status == 403
     forced = page.goto(live.url + "/console/objections")
     assert forced is not None and forced.status == 403
+    page.goto(live.url + "/console/partners")
+    assert page.locator("#partners tbody tr").count() >= 1
+    screenshot(page, "2a-auditor-partners")
+    page.goto(live.url + "/console/programmes")
+    screenshot(page, "2b-auditor-programmes")
     page.goto(live.url + "/console/audit?lang=en")
     assert "Audit log" in page.locator("h1").inner_text() and "staff.sign_in" in page.locator("#audit").inner_text()
     screenshot(page, "2-auditor-audit-log-en")
@@ -131,6 +136,8 @@ def test_officer_answers_an_objection_and_the_resident_sees_it(
     officer = page_factory()
     staff_sign_in(officer, live, "officer-zhou", ["credit_officer"])
     officer.click("a[href='/console/objections']")
+    assert filed["id"] in officer.locator("#objection-queue").inner_text()
+    screenshot(officer, "4a-officer-queue")
     officer.click(f"a[href='/console/objections/{filed['id']}']")
     officer.click("#start-review")
     officer.check("#outcome-rejected")

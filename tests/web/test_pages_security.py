@@ -192,3 +192,32 @@ def test_an_invalid_row_is_marked(client: TestClient) -> None:
     assert answer.status_code == 422
     marked = re.findall(r'<tr class="row-error">\s*<td><input name="to_local" value="(\w)"', answer.text)
     assert marked == ["C"]
+
+
+def test_an_officer_verifies_a_self_report_from_the_queue(client: TestClient, gw: Gateway) -> None:
+    from gateway.services.ingestion import ingest_batch
+    from gateway.store.tables import information_records
+    from tests.support import record
+
+    idn, _, _ = enrol(gw, 505, "李四")
+    unit = gw.partners.enabled("sx-self-report")
+    assert unit is not None
+    batch = [record("volunteer_service", {"hours": 20}, ref="web-self-1", id_number=idn, name="李四")]
+    assert len(ingest_batch(gw, unit, batch).accepted) == 1
+    with gw.engine.connect() as conn:
+        rid = conn.execute(
+            select(information_records.c.id).where(information_records.c.source_ref == "web-self-1")
+        ).scalar_one()
+    sign_in(client, "officer", ["credit_officer"])
+    queue = client.get("/console/self-reports").text
+    assert f"/console/self-reports/{rid}/decision" in queue and idn not in queue
+    done = client.post(
+        f"/console/self-reports/{rid}/decision",
+        data={"csrf_token": csrf_of(client), "decision": "verified", "reason": "材料核实无误"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    with gw.engine.connect() as conn:
+        status = conn.execute(select(information_records.c.status).where(information_records.c.id == rid)).scalar_one()
+    assert status == "valid"
+    assert f"/console/self-reports/{rid}/decision" not in client.get("/console/self-reports").text

@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,7 +21,9 @@ from fastapi.responses import RedirectResponse, Response
 from gateway.clock import CHINA_STANDARD_TIME, utcnow
 from gateway.errors import GatewayError, ValidationFailed
 from gateway.services import admin_audit, objections, partner_admin
+from gateway.services import officer as officer_service
 from gateway.services.evidence import read_evidence
+from gateway.services.web.self_reports import pending_self_reports
 from gateway.services.web.sessions import WebSession
 from gateway.store.audit import append_audit
 from gateway.web.routes.console import staff_context
@@ -131,6 +133,34 @@ async def evidence(request: Request, sha256: Sha256) -> Response:
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="evidence-{sha256[:12]}"', "Cache-Control": "no-store"},
     )
+
+
+# --- self-reports -----------------------------------------------------------------------------
+
+
+@router.get("/self-reports")
+async def self_reports(request: Request) -> Response:
+    session = await staff_session(request)
+    require_any(session, "credit_officer")
+    items = await run_in_threadpool(pending_self_reports, gateway_of(request))
+    return render(request, "console/self_reports.html", staff_context(request, session, items=items))
+
+
+@router.post("/self-reports/{record_id}/decision")
+async def decide_self_report(request: Request, record_id: Annotated[int, Path(ge=1)]) -> Response:
+    session = await staff_session(request)
+    officer = require_any(session, "credit_officer")
+    fields = await csrf_form(request, session)
+    raw = fields.get("decision")
+    if raw not in ("verified", "rejected"):
+        raise ValidationFailed("The decision is verified or rejected.")
+    decision: Literal["verified", "rejected"] = "verified" if raw == "verified" else "rejected"
+    reason = fields.get("reason", "").strip()
+    if not reason or len(reason) > 1000:
+        raise ValidationFailed("Give the reason (1 to 1000 characters).")
+    gw = gateway_of(request)
+    await run_in_threadpool(lambda: officer_service.decide_self_report(gw, officer.name, record_id, decision, reason))
+    return RedirectResponse("/console/self-reports", status_code=303)
 
 
 # --- partners and programmes ------------------------------------------------------------------
