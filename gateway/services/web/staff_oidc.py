@@ -32,7 +32,7 @@ from sqlalchemy import delete, insert, select
 from gateway.clock import as_utc, utcnow
 from gateway.config import Settings
 from gateway.errors import GatewayError, PermissionDenied, SignInFailed, StaffIdpNotConfigured
-from gateway.exchange import SUPPORTED_ALGORITHMS, JwksClient, TokenVerifier, VerificationKey
+from gateway.exchange import SUPPORTED_ALGORITHMS, JwksClient, TokenVerifier, VerificationKey, load_signing_key
 from gateway.services.admins import ROLES
 from gateway.services.context import Gateway
 from gateway.services.web.dev_staff_idp import DEV_STAFF_CLIENT_ID, DEV_STAFF_PATH, DevStaffIdentityProvider
@@ -47,6 +47,7 @@ with warnings.catch_warnings():
     from authlib.common.errors import AuthlibBaseError
     from authlib.integrations.httpx_client import AsyncOAuth2Client
     from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from joserfc.jwk import ECKey, OKPKey, RSAKey  # Authlib's own JOSE library
 
 __all__ = ["CALLBACK_PATH", "StaffIdentity", "StaffSignIn", "map_roles"]
 
@@ -162,16 +163,25 @@ class StaffSignIn:
                 transport=self._transport,
             )
         if settings.staff_idp_private_key is not None:
+            pem = settings.staff_idp_private_key.read_bytes()
+            alg = load_signing_key(pem).alg  # the key's own algorithm: ES256, EdDSA or PS256
+            # Authlib reads a PEM string as RSA; a key object of the right type signs as ``alg``.
+            if alg == "ES256":
+                key: Any = ECKey.import_key(pem)
+            elif alg == "EdDSA":
+                key = OKPKey.import_key(pem)
+            else:
+                key = RSAKey.import_key(pem)
             client = AsyncOAuth2Client(
                 provider.client_id,
-                settings.staff_idp_private_key.read_text(),
+                key,
                 token_endpoint_auth_method="private_key_jwt",  # noqa: S106 - a method name
                 scope="openid profile",
                 redirect_uri=redirect_uri,
                 code_challenge_method="S256",
                 transport=self._transport,
             )
-            client.register_client_auth_method(PrivateKeyJWT(provider.token_endpoint))
+            client.register_client_auth_method(PrivateKeyJWT(provider.token_endpoint, alg=alg))
             return client
         return AsyncOAuth2Client(
             provider.client_id,
