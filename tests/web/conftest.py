@@ -112,17 +112,25 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page_factory(browser: Any) -> Iterator[Any]:
+    """New pages in fresh contexts; at the end, no page may have logged a CSP violation."""
     contexts: list[Any] = []
+    violations: list[str] = []
 
     def make(width: int = 1366, height: int = 768) -> Any:
         context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert violations == []
 
 
 def screenshot(page: Any, name: str) -> None:

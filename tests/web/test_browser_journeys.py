@@ -14,6 +14,7 @@ from sqlalchemy import select
 from gateway.services.context import Gateway
 from gateway.services.objections import file_objection
 from gateway.store.tables import audit_log
+from gateway.store.tables_web import web_sessions
 from tests.web.conftest import LiveServer, enrol, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -151,3 +152,29 @@ def test_officer_answers_an_objection_and_the_resident_sees_it(
     assert "经核实" in resident_page.locator("#my-objections").inner_text()
     assert "不成立" in resident_page.locator("#my-objections").inner_text()
     screenshot(resident_page, "4-resident-sees-answer")
+
+
+def test_the_kiosk_signs_out_after_inactivity(gw: Gateway, page_factory: Any) -> None:
+    from dataclasses import replace
+
+    from tests.web.conftest import LiveServer as Server
+
+    idn, _, _ = enrol(gw, 431, "吴十")
+    short = replace(gw, settings=replace(gw.settings, kiosk_idle_seconds=2))
+    with Server(short) as live:
+        page = page_factory(1080, 1920)
+        page.goto(live.url + "/me/sign-in")
+        page.fill("#id_number", idn)
+        page.fill("#name", "吴十")
+        page.check("#kiosk")
+        page.click("#sign-in")
+        page.wait_for_url(live.url + "/me")
+        assert "kiosk" in (page.locator("body").get_attribute("class") or "")
+        screenshot(page, "5-kiosk-score")
+        # The page's own script (allowed by the CSP as a same-origin file) signs out after 2 s idle.
+        page.wait_for_url(live.url + "/me/sign-in", timeout=10_000)
+    with gw.engine.connect() as conn:
+        actions = {r.action for r in conn.execute(select(audit_log.c.action))}
+        assert conn.execute(select(web_sessions)).first() is None
+    # The screen's timer and the server's idle limit race; either way the session is gone and audited.
+    assert actions & {"resident.sign_out", "resident.session_expired"}

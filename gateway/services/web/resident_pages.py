@@ -66,7 +66,7 @@ def history_points(gw: Gateway, resident: Resident) -> list[tuple[str, int]]:
             return []
         rows = conn.execute(
             select(h.c.as_of, h.c.score)
-            .where(h.c.person_id == person.id, h.c.score.is_not(None))
+            .where(h.c.person_id == person.id, h.c.eligible.is_(True), h.c.score.is_not(None))
             .order_by(h.c.id.desc())
             .limit(_HISTORY_POINTS)
         ).all()
