@@ -222,3 +222,18 @@ def test_staff_idp_settings_are_checked() -> None:
     )
     assert s.staff_idp_issuer == base["GATEWAY_STAFF_IDP_ISSUER"] and not s.dev_staff_idp_enabled
     assert "s3cret-value" not in repr(s)
+
+
+def test_the_development_code_is_opaque_in_the_callback_url(client: TestClient) -> None:
+    _, fields = _authorize(client)
+    name = "zhang.distinctive-name"
+    code = client.post(
+        "/dev-idp/staff/authorize", data={**fields, "name": name, "roles": ["auditor"]}, follow_redirects=False
+    )
+    location = code.headers["location"]
+    code_value = parse_qs(urlsplit(location).query)["code"][0]
+    assert name not in location and "auditor" not in location and "." not in code_value
+    tampered = code_value[:-4] + ("AAAA" if not code_value.endswith("AAAA") else "BBBB")
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    refused = client.get("/console/auth/callback", params={"code": tampered, "state": state}, follow_redirects=False)
+    assert refused.status_code == 401 and "sign_in_failed" in refused.text

@@ -8,9 +8,10 @@ code, a token endpoint that checks the client secret, the redirect URI and the P
 real ES256-signed ID tokens. Its issuer lives under the reserved ``.invalid`` top-level domain and
 its key in ``data_dir/dev-staff-idp/``. The constructor refuses production mode.
 
-The authorization code is itself a short-lived signed token (60 s) rather than a row, so the
-provider keeps no state; a replay within that minute is the one shortcut a real provider would not
-take, and the gateway's own one-time sign-in state still makes each code usable for one sign-in.
+The authorization code is short-lived sealed data (AES-GCM, 60 s) rather than a row, so the
+provider keeps no state and the code is as opaque in the callback URL (and so in an access log) as
+a real provider's. A replay within that minute is the one shortcut a real provider would not take;
+the gateway's own one-time sign-in state still makes each code usable for one sign-in.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Collection
 from typing import Any, Final
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.config import Settings
-from gateway.errors import GatewayError, SignInFailed, ValidationFailed
-from gateway.exchange import TokenVerifier, VerificationKey, sign
+from gateway.errors import SignInFailed, ValidationFailed
+from gateway.exchange import VerificationKey, sign
 from gateway.services.admins import ROLES
 from gateway.services.dev_idp import DevIdentityProvider
 
@@ -41,7 +45,7 @@ __all__ = [
 DEV_STAFF_IDP_ISSUER: Final = "https://dev-staff-idp.score-gateway.invalid"
 DEV_STAFF_CLIENT_ID: Final = "sx-score-console-dev"
 DEV_STAFF_PATH: Final = "/dev-idp/staff"
-_CODE_TYP: Final = "dev-staff-code+jwt"
+_CODE_TYP: Final = "sx-dev-staff-idp/code"
 _CODE_LIFETIME: Final = 60
 _ID_TOKEN_LIFETIME: Final = 300
 
@@ -58,15 +62,6 @@ class DevStaffIdentityProvider(DevIdentityProvider):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)  # refuses production mode
         self._directory = settings.data_dir / "dev-staff-idp"
-        self._code_verifier = TokenVerifier(
-            typ=_CODE_TYP,
-            audience=DEV_STAFF_IDP_ISSUER,
-            issuer=DEV_STAFF_IDP_ISSUER,
-            algorithms=frozenset({"ES256"}),
-            required_claims=frozenset({"sub", "exp", "iat", "roles", "nonce", "cc", "ru", "cid"}),
-            max_lifetime=_CODE_LIFETIME,
-            kind="dev_staff_code",
-        )
 
     def __repr__(self) -> str:
         return "DevStaffIdentityProvider(<development>)"
@@ -81,10 +76,7 @@ class DevStaffIdentityProvider(DevIdentityProvider):
 
     def client_secret(self) -> str:
         """The console's client secret at this provider, derived from the key (both ends are this process)."""
-        private = self.signing_key().private_key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        return hmac.new(private, b"sx-dev-staff-idp/client-secret", hashlib.sha256).hexdigest()
+        return hmac.new(self._private_der(), b"sx-dev-staff-idp/client-secret", hashlib.sha256).hexdigest()
 
     def verification_keys(self) -> dict[str, VerificationKey]:
         key = self.signing_key()
@@ -123,7 +115,32 @@ class DevStaffIdentityProvider(DevIdentityProvider):
             "ru": redirect_uri,
             "cid": client_id,
         }
-        return sign(claims, self.signing_key(), _CODE_TYP)
+        return self._seal(claims)
+
+    def _code_key(self) -> bytes:
+        return hmac.new(self._private_der(), b"sx-dev-staff-idp/code-key", hashlib.sha256).digest()
+
+    def _private_der(self) -> bytes:
+        return self.signing_key().private_key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def _seal(self, claims: dict[str, Any]) -> str:
+        # Opaque, like a real provider's code: the name and roles must not show in the callback URL
+        # (and so in an access log). AES-GCM under a key derived from the provider's private key.
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(self._code_key()).encrypt(nonce, json.dumps(claims).encode(), _CODE_TYP.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+
+    def _open(self, code: str) -> dict[str, Any]:
+        try:
+            raw = base64.urlsafe_b64decode(code + "=" * (-len(code) % 4))
+            claims = json.loads(AESGCM(self._code_key()).decrypt(raw[:12], raw[12:], _CODE_TYP.encode()))
+        except (ValueError, InvalidTag):
+            raise SignInFailed("The code is not valid.", reason="invalid_grant") from None
+        if not isinstance(claims, dict) or not time.time() < claims.get("exp", 0):
+            raise SignInFailed("The code is not valid.", reason="invalid_grant")
+        return claims
 
     def token(
         self, *, code: str, client_id: str, client_secret: str, redirect_uri: str, code_verifier: str
@@ -134,10 +151,7 @@ class DevStaffIdentityProvider(DevIdentityProvider):
         """
         if client_id != DEV_STAFF_CLIENT_ID or not hmac.compare_digest(client_secret, self.client_secret()):
             raise SignInFailed("The client is not known.", reason="invalid_client")
-        try:
-            claims = self._code_verifier.verify(code, self.verification_keys()).claims
-        except GatewayError:  # every bad code is the same invalid_grant
-            raise SignInFailed("The code is not valid.", reason="invalid_grant") from None
+        claims = self._open(code)
         if (
             claims["cid"] != client_id
             or claims["ru"] != redirect_uri
