@@ -46,6 +46,11 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "dash.by_partner": ("按合作方的断言与互认", "Assertions and recognitions per partner"),
     "dash.refusals": ("按原因的拒绝评分", "Not scored, by reason"),
     "dash.ingestion": ("各单位数据归集", "Ingestion per unit"),
+    "dash.daily": (
+        "近 14 天每日互认与资格判定（按合作方，UTC 日）",
+        "Recognitions and decisions per day, last 14 days (UTC days)",
+    ),
+    "dash.decisions": ("资格判定", "Decisions"),
     "dash.eligibility": ("按项目的资格判定", "Eligibility decisions per programme"),
     "col.tier": ("等级", "Tier"),
     "col.level": ("通用等级", "Level"),

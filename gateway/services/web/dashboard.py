@@ -8,12 +8,12 @@ collaborating unit's data arrives. Every figure is a GROUP BY count; no person a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
 
-from gateway.clock import CHINA_STANDARD_TIME, as_utc, today_in_shaoxing
+from gateway.clock import CHINA_STANDARD_TIME, as_utc, today_in_shaoxing, utcnow
 from gateway.services.context import Gateway
 from gateway.services.issuance import local_scheme_id
 from gateway.store.engine import reader
@@ -27,6 +27,8 @@ from gateway.store.tables import (
 )
 
 __all__ = ["dashboard"]
+
+_DAYS = 14  # the per-day figures cover the last two weeks, by UTC day (date() on both databases)
 
 
 def _start_of_today() -> datetime:
@@ -70,6 +72,17 @@ def dashboard(gw: Gateway) -> dict[str, Any]:
                 func.max(ir.c.received_at),
             ).group_by(ir.c.unit_id)
         ).all()
+        since = utcnow() - timedelta(days=_DAYS)
+        recognised_daily = conn.execute(
+            select(r.c.caller, func.date(r.c.at), func.count())
+            .where(r.c.at >= since)
+            .group_by(r.c.caller, func.date(r.c.at))
+        ).all()
+        decided_daily = conn.execute(
+            select(e.c.caller, func.date(e.c.at), func.count())
+            .where(e.c.at >= since)
+            .group_by(e.c.caller, func.date(e.c.at))
+        ).all()
         conn.rollback()
     by_tier: dict[str, int] = {}
     by_level: dict[str, int] = {}
@@ -81,7 +94,13 @@ def dashboard(gw: Gateway) -> dict[str, Any]:
     partners = sorted({a for a, _ in assertions} | {c for c, _ in recognised})
     assertion_counts: dict[str, int] = {a: int(n) for a, n in assertions}
     recognition_counts: dict[str, int] = {c: int(n) for c, n in recognised}
+    daily: dict[tuple[str, str], dict[str, int]] = {}
+    for kind, rows in (("recognitions", recognised_daily), ("decisions", decided_daily)):
+        for caller, day, n in rows:
+            entry = daily.setdefault((str(day)[:10], caller), {"recognitions": 0, "decisions": 0})
+            entry[kind] += int(n)
     return {
+        "daily": [{"day": day, "partner": caller, **counts} for (day, caller), counts in sorted(daily.items())],
         "by_tier": dict(sorted(by_tier.items())),
         "by_level": by_level,
         "not_scored": {str(reason or "unknown"): int(n) for reason, n in not_scored},

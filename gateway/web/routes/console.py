@@ -60,8 +60,22 @@ async def home(request: Request) -> Response:
             },
         ),
         "not_scored": bar_chart(t("dash.refusals"), data["not_scored"]),
+        "daily": _daily_chart(t("dash.daily"), data["daily"], t("col.recognitions"), t("dash.decisions")),
     }
     return render(request, "console/dashboard.html", staff_context(request, session, data=data, charts=charts))
+
+
+def _daily_chart(title: str, daily: list[dict[str, Any]], recognitions: str, decisions: str) -> Any:
+    days = sorted({d["day"] for d in daily})
+    totals = {day: [0, 0] for day in days}
+    for d in daily:
+        totals[d["day"]][0] += d["recognitions"]
+        totals[d["day"]][1] += d["decisions"]
+    return grouped_bar_chart(
+        title,
+        [day[5:] for day in days],
+        {recognitions: [totals[d][0] for d in days], decisions: [totals[d][1] for d in days]},
+    )
 
 
 # --- crosswalks ------------------------------------------------------------------------------
