@@ -237,3 +237,13 @@ def test_the_development_code_is_opaque_in_the_callback_url(client: TestClient) 
     state = parse_qs(urlsplit(location).query)["state"][0]
     refused = client.get("/console/auth/callback", params={"code": tampered, "state": state}, follow_redirects=False)
     assert refused.status_code == 401 and "sign_in_failed" in refused.text
+
+
+def test_a_sign_in_removes_sessions_past_their_absolute_timeout(client: TestClient, gw: Gateway) -> None:
+    sign_in(client, "first", ["auditor"])
+    with gw.engine.begin() as conn:
+        conn.execute(update(web_sessions).values(expires_at=utcnow() - timedelta(minutes=1)))
+    with TestClient(create_app(gw), base_url=BASE, raise_server_exceptions=False) as other:
+        sign_in(other, "second", ["auditor"])
+    with gw.engine.connect() as conn:
+        assert [r.subject for r in conn.execute(select(web_sessions))] == ["second"]
