@@ -221,3 +221,28 @@ def test_an_officer_verifies_a_self_report_from_the_queue(client: TestClient, gw
         status = conn.execute(select(information_records.c.status).where(information_records.c.id == rid)).scalar_one()
     assert status == "valid"
     assert f"/console/self-reports/{rid}/decision" not in client.get("/console/self-reports").text
+
+
+def test_partner_admin_disables_a_partner_and_a_stale_form_shows_412(client: TestClient, gw: Gateway) -> None:
+    sign_in(client, "pa", ["partner_admin"])
+    page = client.get("/console/partners").text
+    form = re.search(
+        r'action="/console/partners/sx-example-bank/enabled">\s*<input type="hidden" name="csrf_token" value="([^"]+)">'
+        r'<input type="hidden" name="etag" value="([^"]+)">',
+        page,
+    )
+    assert form
+    data = {"csrf_token": form.group(1), "etag": form.group(2).replace("&#34;", '"'), "enabled": "0", "reason": "test"}
+    assert (
+        client.post("/console/partners/sx-example-bank/enabled", data=data, follow_redirects=False).status_code == 303
+    )
+    from gateway.services.partner_admin import show_partner
+
+    assert show_partner(gw, "sx-example-bank")["enabled"] is False
+    stale = client.post("/console/partners/sx-example-bank/enabled", data={**data, "enabled": "1"})
+    assert stale.status_code == 412 and "sx-example-bank" in stale.text
+    bad = client.post(
+        "/console/partners/sx-example-bank/jwks",
+        data={"csrf_token": form.group(1), "etag": '"1"', "jwks": "{not json", "reason": "x"},
+    )
+    assert bad.status_code == 422

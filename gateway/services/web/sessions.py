@@ -160,4 +160,3 @@ def end_session(gw: Gateway, session: WebSession, *, reason: str = "sign_out") -
                 target_type="web_session",
                 target_ref=session.token_hash[:16],
             )
-

@@ -166,17 +166,35 @@ async def decide_self_report(request: Request, record_id: Annotated[int, Path(ge
 # --- partners and programmes ------------------------------------------------------------------
 
 
-@router.get("/partners")
-async def partners(request: Request) -> Response:
-    session = await staff_session(request)
-    require_any(session, "partner_admin", "auditor")
+async def _partners_page(
+    request: Request, session: WebSession, *, error: str | None = None, status_code: int = 200
+) -> Response:
     gw = gateway_of(request)
     rows = await run_in_threadpool(partner_admin.list_partners, gw)
     for row in rows:
         registered = gw.partners.get(row["id"])
         row["purposes"] = sorted(registered.allowed_purposes) if registered else []
     context = staff_context(request, session, partners=rows, can_edit="partner_admin" in session.roles)
-    return render(request, "console/partners.html", context)
+    context["error"] = error
+    return render(request, "console/partners.html", context, status_code=status_code)
+
+
+@router.get("/partners")
+async def partners(request: Request) -> Response:
+    session = await staff_session(request)
+    require_any(session, "partner_admin", "auditor")
+    return await _partners_page(request, session)
+
+
+async def _partner_change(request: Request, session: WebSession, change: Any) -> Response:
+    """Run a partner change; a refusal (412 when another change came first, 422) is shown on the list."""
+    try:
+        await run_in_threadpool(change)
+    except GatewayError as exc:
+        if exc.status >= 500 or exc.status in (401, 403, 404):
+            raise
+        return await _partners_page(request, session, error=exc.detail, status_code=exc.status)
+    return RedirectResponse("/console/partners", status_code=303)
 
 
 @router.post("/partners/{partner_id}/enabled")
@@ -186,12 +204,13 @@ async def set_enabled(request: Request, partner_id: PartnerId) -> Response:
     fields = await csrf_form(request, session)
     gw = gateway_of(request)
     enabled = fields.get("enabled") == "1"
-    await run_in_threadpool(
+    return await _partner_change(
+        request,
+        session,
         lambda: partner_admin.set_enabled(
             gw, admin.name, partner_id, enabled, reason=fields.get("reason", ""), if_match=fields.get("etag")
-        )
+        ),
     )
-    return RedirectResponse("/console/partners", status_code=303)
 
 
 @router.post("/partners/{partner_id}/jwks")
@@ -202,14 +221,15 @@ async def rotate_keys(request: Request, partner_id: PartnerId) -> Response:
     try:
         jwks = json.loads(fields.get("jwks", ""))
     except ValueError:
-        raise ValidationFailed("The JWK Set is not JSON.") from None
+        return await _partners_page(request, session, error="The JWK Set is not JSON.", status_code=422)
     gw = gateway_of(request)
-    await run_in_threadpool(
+    return await _partner_change(
+        request,
+        session,
         lambda: partner_admin.replace_jwks(
             gw, admin.name, partner_id, jwks, reason=fields.get("reason", ""), if_match=fields.get("etag")
-        )
+        ),
     )
-    return RedirectResponse("/console/partners", status_code=303)
 
 
 @router.get("/programmes")
