@@ -174,6 +174,10 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "me.granted": ("已授权。", "Consent granted."),
     "me.withdrawn_ok": ("已撤回授权。", "Consent withdrawn."),
     "me.filed": ("异议已提交。", "Objection filed."),
+    "me.idp_later": (
+        "通过实名身份认证平台登录本页面的功能尚未提供；请在已接入的应用中查询。",
+        "Signing in to these pages at the real-name identity provider is not available yet; use a connected app.",
+    ),
     "me.kiosk_note": ("无操作将自动退出。", "You will be signed out after inactivity."),
     "state.submitted": ("已提交", "Submitted"),
     "state.under_review": ("审核中", "Under review"),
