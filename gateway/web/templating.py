@@ -7,12 +7,14 @@ the session's CSRF token and the menu the signed-in person may see.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from gateway.clock import CHINA_STANDARD_TIME
 from gateway.web.i18n import LANGS, translate
 
 __all__ = ["env", "language", "render"]
@@ -26,6 +28,22 @@ env = Environment(
 )
 
 LANG_COOKIE = "sx_lang"
+
+
+def shaoxing_time(value: str | None) -> str:
+    """An ISO time from a service, shown as Shaoxing wall-clock time (the office's and residents')."""
+    if not value:
+        return ""
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if stamp.tzinfo is None:
+        return value
+    return stamp.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+env.filters["local"] = shaoxing_time
 
 
 def language(request: Request) -> str:
