@@ -28,7 +28,7 @@ def staff_sign_in(page: Any, live: LiveServer, name: str, roles: list[str], path
     for role in roles:
         page.check(f"#role-{role}")
     page.click("#continue")  # → callback → code exchange → session
-    page.wait_for_url(re.compile(r".*/console.*"))
+    page.wait_for_url(live.url + path)
     assert page.locator("#sign-out").is_visible()
 
 
