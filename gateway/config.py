@@ -64,6 +64,39 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     return raw in ("true", "1", "yes")
 
 
+# issue 11
+_STAFF_ROLES = ("mapping_admin", "partner_admin", "credit_officer", "auditor")
+
+
+def _staff_issuer(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("GATEWAY_STAFF_IDP_ISSUER") or "").rstrip("/")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigurationError("GATEWAY_STAFF_IDP_ISSUER must be an https URL without query or fragment.")
+    if not env.get("GATEWAY_STAFF_IDP_CLIENT_ID"):
+        raise ConfigurationError("GATEWAY_STAFF_IDP_ISSUER needs GATEWAY_STAFF_IDP_CLIENT_ID.")
+    if not env.get("GATEWAY_STAFF_IDP_CLIENT_SECRET") and not env.get("GATEWAY_STAFF_IDP_PRIVATE_KEY"):
+        raise ConfigurationError(
+            "GATEWAY_STAFF_IDP_ISSUER needs GATEWAY_STAFF_IDP_CLIENT_SECRET or GATEWAY_STAFF_IDP_PRIVATE_KEY."
+        )
+    return raw
+
+
+def _role_map(raw: str) -> tuple[tuple[str, str], ...]:
+    """``GATEWAY_STAFF_IDP_ROLE_MAP``: ``idp-group=role,other-group=role``; empty maps names to themselves."""
+    pairs: list[tuple[str, str]] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        source, sep, role = item.rpartition("=")
+        if not sep or not source.strip() or role.strip() not in _STAFF_ROLES:
+            raise ConfigurationError(
+                f"GATEWAY_STAFF_IDP_ROLE_MAP entries are VALUE=ROLE with ROLE among {', '.join(_STAFF_ROLES)}."
+            )
+        pairs.append((source.strip(), role.strip()))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     mode: Mode = "development"
@@ -106,6 +139,16 @@ class Settings:
     # issue 16: whether the published scoring-model summary shows weights and point values (the
     # office decides, measure 三(一)); off by default, as 钱江分 publishes its dimensions only.
     publish_model_weights: bool = False
+    # issue 11: staff sign-in (OIDC code flow + PKCE) and the web pages' sessions.
+    staff_idp_issuer: str | None = None
+    staff_idp_client_id: str | None = None
+    staff_idp_client_secret: str | None = field(default=None, repr=False)
+    staff_idp_private_key: Path | None = None  # PEM for private_key_jwt, instead of a secret
+    staff_idp_roles_claim: str = "roles"
+    staff_idp_role_map: tuple[tuple[str, str], ...] = ()  # (IdP value, gateway role); empty: identity
+    session_idle_seconds: int = 30 * 60
+    session_absolute_seconds: int = 8 * 3600
+    kiosk_idle_seconds: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -174,6 +217,16 @@ class Settings:
             cannot_confirm_counts=_bool(env, "GATEWAY_CANNOT_CONFIRM_COUNTS", default=False),
             # issue 16
             publish_model_weights=_choice(env, "GATEWAY_PUBLISH_MODEL_WEIGHTS", "false", ("true", "false")) == "true",
+            # issue 11
+            staff_idp_issuer=_staff_issuer(env),
+            staff_idp_client_id=env.get("GATEWAY_STAFF_IDP_CLIENT_ID") or None,
+            staff_idp_client_secret=env.get("GATEWAY_STAFF_IDP_CLIENT_SECRET") or None,
+            staff_idp_private_key=_path(env, "GATEWAY_STAFF_IDP_PRIVATE_KEY", None),
+            staff_idp_roles_claim=env.get("GATEWAY_STAFF_IDP_ROLES_CLAIM") or "roles",
+            staff_idp_role_map=_role_map(env.get("GATEWAY_STAFF_IDP_ROLE_MAP", "")),
+            session_idle_seconds=_int(env, "GATEWAY_SESSION_IDLE_SECONDS", 30 * 60, low=60, high=24 * 3600),
+            session_absolute_seconds=_int(env, "GATEWAY_SESSION_ABSOLUTE_SECONDS", 8 * 3600, low=300, high=7 * 86400),
+            kiosk_idle_seconds=_int(env, "GATEWAY_KIOSK_IDLE_SECONDS", 120, low=15, high=3600),
         )
 
     @property
@@ -201,6 +254,12 @@ class Settings:
         """The development identity provider stands in when no real one is configured; never in
         production (``Settings.from_env`` and ``check_production`` refuse that)."""
         return self.development and self.resident_idp_issuer is None
+
+    @property
+    def dev_staff_idp_enabled(self) -> bool:
+        """issue 11: the development staff IdP signs staff in when no real one is configured; never in
+        production (there the console's sign-in answers that no identity provider is configured)."""
+        return self.development and self.staff_idp_issuer is None
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -187,3 +187,24 @@ class DocumentRejected(ValidationFailed):
 
     code = "document_invalid"
     title = "The document breaks its schema or a rule"
+
+
+# --- issue 11 ---
+class CsrfRejected(PermissionDenied):
+    code = "csrf_rejected"
+    title = "The form's anti-forgery token is missing or wrong"
+
+
+class SessionExpired(AuthenticationRequired):
+    code = "session_expired"
+    title = "The session has ended; sign in again"
+
+
+class SignInFailed(AuthenticationRequired):
+    code = "sign_in_failed"
+    title = "The sign-in could not be completed"
+
+
+class StaffIdpNotConfigured(ServiceUnavailable):
+    code = "staff_idp_not_configured"
+    title = "No staff identity provider is configured"

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gateway import __version__
+from gateway import __version__, web
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
@@ -55,6 +55,7 @@ def build_app() -> FastAPI:
     app.include_router(programme_admin_router)
     app.include_router(model_admin_router)
     app.include_router(publication_router)
+    web.install(app)  # issue 11: the console and the residents' pages
     return app
 
 

@@ -21,6 +21,8 @@ from gateway.services.context import Gateway
 from gateway.services.credentials import authenticate_api_key
 from gateway.services.oauth import INGEST_SCOPE, PartnerPrincipal
 from gateway.services.resident_identity import Resident
+from gateway.services.web.sessions import check_csrf, load_session
+from gateway.web.sessions import STAFF_COOKIE
 
 __all__ = [
     "AdminDep",
@@ -101,8 +103,26 @@ ExchangePartnerDep = Annotated[
 ]
 
 
-async def authenticate_admin(gw: GatewayDep, credentials: OfficerCredentials) -> AdminPrincipal:
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _console_session(request: Request, gw: Gateway) -> AdminPrincipal | None:
+    """issue 11: the console's session cookie works on the admin API too; unsafe methods also need
+    the session's CSRF token in ``X-CSRF-Token`` (a cookie alone is what a forged request carries)."""
+    token = request.cookies.get(STAFF_COOKIE)
+    if not token:
+        return None
+    session = await run_in_threadpool(load_session, gw, "staff", token)
+    if request.method not in _SAFE_METHODS:
+        check_csrf(session, request.headers.get("x-csrf-token"))
+    return AdminPrincipal(name=session.subject, roles=session.roles)
+
+
+async def authenticate_admin(request: Request, gw: GatewayDep, credentials: OfficerCredentials) -> AdminPrincipal:
     if credentials is None:
+        from_session = await _console_session(request, gw)
+        if from_session is not None:
+            return from_session
         raise AuthenticationRequired("Send an administrator token or an officer API key as a Bearer credential.")
     presented = credentials.credentials
     if presented.startswith("gwk."):

@@ -13,10 +13,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import GatewayError
+from gateway.web.errors import is_page, page_problem
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "install_problem_handlers", "problem_catalogue", "problem_response"]
 
@@ -71,10 +72,12 @@ def problem_response(request: Request, exc: GatewayError) -> JSONResponse:
     )
 
 
-async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
+async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     if exc.status >= 500:
         log.error("request failed: %s", exc.code)
+    if is_page(request):  # issue 11: the web pages show the same problem as a page
+        return page_problem(request, exc)
     return problem_response(request, exc)
 
 

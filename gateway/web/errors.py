@@ -1,0 +1,39 @@
+"""Problems on pages: the same errors as the API, shown as a page instead of problem JSON.
+
+``gateway.api.problems`` stays the one place errors are rendered; for a page path it hands over
+here. A missing or ended session sends the browser to the sign-in page (no problem page to read);
+everything else shows the error's fixed title and the gateway's own detail — never an exception
+text, a token or a person's data.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from gateway.errors import GatewayError
+from gateway.web.security import PAGE_PREFIXES
+from gateway.web.templating import render
+
+__all__ = ["is_page", "page_problem"]
+
+# No session, or one that ended: go to the sign-in page. A failed sign-in is shown, not looped.
+_SIGN_IN_AGAIN = frozenset({"unauthenticated", "session_expired"})
+
+
+def is_page(request: Request) -> bool:
+    path = request.url.path
+    return any(path == p or path.startswith(p + "/") for p in PAGE_PREFIXES)
+
+
+def page_problem(request: Request, exc: GatewayError) -> Response:
+    path = request.url.path
+    if exc.code in _SIGN_IN_AGAIN and request.method == "GET":
+        target = "/me/sign-in" if path.startswith("/me") else "/console/sign-in"
+        return RedirectResponse(target, status_code=303)
+    return render(
+        request,
+        "error.html",
+        {"title": exc.title, "detail": exc.detail, "code": exc.code, "status": exc.status},
+        status_code=exc.status,
+    )
