@@ -17,16 +17,14 @@ so a partner cannot learn which programmes its competitors are drafting.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from gateway.clock import utcnow
-from gateway.errors import Conflict, DocumentRejected, NotFound
-from gateway.services.crosswalks import aware
+from gateway.errors import DocumentRejected
 from gateway.services.preconditions import (
     PreconditionFailed,
     PreconditionRequired,
@@ -35,9 +33,27 @@ from gateway.services.preconditions import (
     etag,
     require_reason,
 )
+from gateway.services.publication.governed_store import (
+    Checked,
+    DocumentNotFound,
+    Head,
+    Kind,
+    NotADraft,
+    NothingToRollBack,
+    Version,
+    history,
+    list_documents,
+    one_version,
+    published_documents,
+    read_head,
+    read_heads,
+    read_versions,
+    render_view,
+    show_document,
+    show_version,
+)
 from gateway.store.audit import append_audit
 from gateway.store.dialect import insert_ignoring_conflicts
-from gateway.store.engine import reader
 from gateway.store.tables_publication import governed_heads, governed_versions
 
 __all__ = [
@@ -48,6 +64,7 @@ __all__ = [
     "NothingToRollBack",
     "Version",
     "create_draft",
+    "history",
     "list_documents",
     "one_version",
     "publish",
@@ -59,133 +76,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class NotADraft(Conflict):
-    code = "not_a_draft"  # the same problem as for a crosswalk (gateway.services.mapping_admin)
-    title = "Only a draft version can be published"
-
-
-class NothingToRollBack(Conflict):
-    code = "no_earlier_version"
-    title = "The document has no earlier published version"
-
-
-class DocumentNotFound(NotFound):
-    code = "document_not_found"
-    title = "No such document or document version"
-
-
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """What a kind's check returns about a valid document."""
-
-    document: Mapping[str, Any]  # as stored (a kind may number it)
-    digest: str
-    effective_from: date | None
-    owner: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Kind:
-    name: str  # programme | model | catalogue: the governed_* key and the audit target type
-    # Validate a document for version ``number`` (the kind may write the number into it).
-    check: Callable[[Mapping[str, Any], int], Checked]
-    # True when the document carries the server's version number (programmes); the model and the
-    # catalogue carry their own version string, which the office chooses.
-    numbered: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    doc_id: str
-    owner: str | None
-    published_version: int | None
-    row_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    doc_id: str
-    version: int
-    owner: str | None
-    state: str
-    document: Mapping[str, Any]
-    digest: str
-    effective_from: date | None
-    created_by: str
-    published_at: Any
-    meta: Mapping[str, Any]
-
-
-def _version(r: Any) -> Version:
-    published_at = aware(r.published_at) if r.published_at is not None else None
-    meta = {
-        "version": r.version,
-        "state": r.state,
-        "digest": r.digest,
-        "effective_from": r.effective_from.isoformat() if r.effective_from else None,
-        "created_by": r.created_by,
-        "created_at": aware(r.created_at).isoformat(),
-        "published_by": r.published_by,
-        "published_at": published_at.isoformat() if published_at else None,
-        "reason": r.reason,
-    }
-    return Version(
-        r.doc_id, r.version, r.owner, r.state, r.document, r.digest, r.effective_from, r.created_by, published_at, meta
-    )
-
-
-def _heads(conn: Connection, kind: str, doc_id: str | None = None, owner: str | None = None) -> list[Head]:
-    h = governed_heads
-    stmt = select(h.c.doc_id, h.c.owner, h.c.published_version, h.c.row_version).where(h.c.kind == kind)
-    if doc_id is not None:
-        stmt = stmt.where(h.c.doc_id == doc_id)
-    if owner is not None:
-        stmt = stmt.where(h.c.owner == owner)
-    return [Head(r[0], r[1], r[2], r[3]) for r in conn.execute(stmt.order_by(h.c.doc_id))]
-
-
-def _versions(conn: Connection, kind: str, doc_id: str | None = None, version: int | None = None) -> list[Version]:
-    v = governed_versions
-    stmt = select(v).where(v.c.kind == kind).order_by(v.c.doc_id, v.c.version)
-    if doc_id is not None:
-        stmt = stmt.where(v.c.doc_id == doc_id)
-    if version is not None:
-        stmt = stmt.where(v.c.version == version)
-    return [_version(r) for r in conn.execute(stmt)]
-
-
-def _head(conn: Connection, kind: str, doc_id: str, owner: str | None) -> Head:
-    heads = _heads(conn, kind, doc_id, owner)
-    if not heads:
-        # The same answer for "does not exist" and "belongs to someone else".
-        raise DocumentNotFound(f"There is no {kind} {doc_id}.")
-    return heads[0]
-
-
-def one_version(conn: Connection, kind: str, doc_id: str, version: int) -> Version:
-    rows = _versions(conn, kind, doc_id, version)
-    if not rows:
-        raise DocumentNotFound(f"The {kind} {doc_id} has no version {version}.")
-    return rows[0]
-
-
-def _view(kind: str, head: Head, versions: list[Version], *, document: bool) -> dict[str, Any]:
-    published = next((v for v in versions if v.version == head.published_version), None)
-    out: dict[str, Any] = {
-        "kind": kind,
-        "id": head.doc_id,
-        "owner": head.owner,
-        "published_version": head.published_version,
-        "published_digest": published.digest if published else None,
-        "drafts": [v.version for v in versions if v.state == "draft"],
-        "etag": etag(head.row_version),
-    }
-    if document:
-        out["document"] = dict(published.document) if published else None
-        out["history"] = [dict(v.meta) for v in reversed(versions)]
-    return out
 
 
 def _bump(conn: Connection, kind: str, head: Head, **values: Any) -> None:
@@ -216,51 +106,6 @@ def _state(v: Version | None) -> dict[str, Any] | None:
     return {"version": v.version, "digest": v.digest} if v else None
 
 
-# --- reading -----------------------------------------------------------------------------------
-
-
-def list_documents(engine: Engine, kind: str, *, owner: str | None = None) -> list[dict[str, Any]]:
-    with reader(engine).connect() as conn:
-        heads = _heads(conn, kind, owner=owner)
-        by_id: dict[str, list[Version]] = {}
-        for row in _versions(conn, kind):
-            by_id.setdefault(row.doc_id, []).append(row)
-        conn.rollback()
-    return [_view(kind, head, by_id.get(head.doc_id, []), document=False) for head in heads]
-
-
-def show_document(engine: Engine, kind: str, doc_id: str, *, owner: str | None = None) -> dict[str, Any]:
-    with reader(engine).connect() as conn:
-        head = _head(conn, kind, doc_id, owner)
-        versions = _versions(conn, kind, doc_id)
-        conn.rollback()
-    return _view(kind, head, versions, document=True)
-
-
-def show_version(engine: Engine, kind: str, doc_id: str, version: int, *, owner: str | None = None) -> dict[str, Any]:
-    with reader(engine).connect() as conn:
-        _head(conn, kind, doc_id, owner)
-        row = one_version(conn, kind, doc_id, version)
-        conn.rollback()
-    return {"id": doc_id, **row.meta, "document": dict(row.document)}
-
-
-def published_documents(conn: Connection, kind: str) -> list[Version]:
-    """The versions in force of every document of ``kind``, in one statement."""
-    h, v = governed_heads, governed_versions
-    rows = conn.execute(
-        select(v)
-        .join(h, and_(h.c.kind == v.c.kind, h.c.doc_id == v.c.doc_id, h.c.published_version == v.c.version))
-        .where(v.c.kind == kind)
-        .order_by(v.c.doc_id)
-    ).all()
-    return [_version(r) for r in rows]
-
-
-def history(conn: Connection, kind: str, doc_id: str) -> list[Version]:
-    return _versions(conn, kind, doc_id)
-
-
 # --- changing ----------------------------------------------------------------------------------
 
 
@@ -271,7 +116,7 @@ def seed(engine: Engine, kind: Kind, doc_id: str, document: Mapping[str, Any], *
     process wrote first). True when this call seeded it.
     """
     with engine.begin() as conn:
-        if _heads(conn, kind.name, doc_id):
+        if read_heads(conn, kind.name, doc_id):
             return False
         given = document.get("version")
         number = given if kind.numbered and isinstance(given, int) and given >= 1 else 1
@@ -328,7 +173,7 @@ def create_draft(
     why = require_reason(reason)
     v = governed_versions
     with engine.begin() as conn:
-        heads = _heads(conn, kind.name, doc_id)
+        heads = read_heads(conn, kind.name, doc_id)
         head = heads[0] if heads else None
         if head is not None and owner is not None and head.owner != owner:
             raise DocumentNotFound(f"There is no {kind.name} {doc_id}.")
@@ -379,7 +224,7 @@ def create_draft(
         before = {"published_version": head.published_version if head else None}
         after = {"draft_version": number, "digest": checked.digest}
         _audit(conn, actor, "draft", kind.name, doc_id, {"before": before, "after": after, "reason": why})
-        new_head = _head(conn, kind.name, doc_id, None)
+        new_head = read_head(conn, kind.name, doc_id, None)
         row = one_version(conn, kind.name, doc_id, number)
     return {"id": doc_id, **row.meta, "etag": etag(new_head.row_version)}
 
@@ -400,7 +245,7 @@ def publish(
     why = require_reason(reason)
     v = governed_versions
     with engine.begin() as conn:
-        head = _head(conn, kind.name, doc_id, owner)
+        head = read_head(conn, kind.name, doc_id, owner)
         check_if_match(if_match, head.row_version, published_version=head.published_version)
         draft = one_version(conn, kind.name, doc_id, version)
         if draft.state != "draft":
@@ -418,7 +263,9 @@ def publish(
         if effective_from is not None:
             details["effective_from"] = effective_from.isoformat()
         _audit(conn, actor, "publish", kind.name, doc_id, details)
-        view = _view(kind.name, _head(conn, kind.name, doc_id, None), _versions(conn, kind.name, doc_id), document=True)
+        view = render_view(
+            kind.name, read_head(conn, kind.name, doc_id, None), read_versions(conn, kind.name, doc_id), document=True
+        )
     return view
 
 
@@ -436,9 +283,9 @@ def rollback(
     why = require_reason(reason)
     v = governed_versions
     with engine.begin() as conn:
-        head = _head(conn, kind.name, doc_id, owner)
+        head = read_head(conn, kind.name, doc_id, owner)
         check_if_match(if_match, head.row_version, published_version=head.published_version)
-        versions = _versions(conn, kind.name, doc_id)
+        versions = read_versions(conn, kind.name, doc_id)
         current = next((r for r in versions if r.version == head.published_version), None)
         earlier = sorted(
             (r for r in versions if r.published_at is not None and r.version != head.published_version),
@@ -472,5 +319,7 @@ def rollback(
         )
         after = {"version": number, "digest": checked.digest, "restored_from": previous.version}
         _audit(conn, actor, "rollback", kind.name, doc_id, {"before": _state(current), "after": after, "reason": why})
-        view = _view(kind.name, _head(conn, kind.name, doc_id, None), _versions(conn, kind.name, doc_id), document=True)
+        view = render_view(
+            kind.name, read_head(conn, kind.name, doc_id, None), read_versions(conn, kind.name, doc_id), document=True
+        )
     return view
