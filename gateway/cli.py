@@ -37,7 +37,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from gateway.services.context import Gateway
 
     # Build once here so configuration errors and migrations happen before workers fork.
-    Gateway.build(Settings.from_env(), background_refresh=False).close()
+    # Migrations run on both backends (an empty PostgreSQL database included: the README promises it).
+    Gateway.build(Settings.from_env(), run_migrations=True, background_refresh=False).close()
     config = uvicorn.Config(
         "gateway.api.app:create_app",
         factory=True,

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
+from gateway.api.body_limit import BodyLimitMiddleware
+from gateway.api.json_body import JsonBodyMiddleware
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
@@ -38,6 +40,9 @@ def build_app() -> FastAPI:
         **kwargs,
     )
     install_problem_handlers(app)
+    # Added last = outermost: the body limit runs first, then bounded JSON parsing, then routing.
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(exchange.router)

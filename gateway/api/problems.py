@@ -8,6 +8,7 @@ would otherwise echo what the caller sent (an ID number, say).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -16,9 +17,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.config import DEFAULT_ISSUER
 from gateway.errors import GatewayError
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "install_problem_handlers", "problem_catalogue", "problem_response"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "install_problem_handlers",
+    "problem_catalogue",
+    "problem_response",
+    "send_problem",
+]
 
 log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -69,6 +77,30 @@ def problem_response(request: Request, exc: GatewayError) -> JSONResponse:
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+async def send_problem(scope: Any, send: Any, exc: GatewayError, headers: dict[str, str] | None = None) -> None:
+    """Answer ``exc`` as a problem straight from ASGI middleware (which runs outside the handlers)."""
+    app = scope.get("app")
+    issuer = getattr(getattr(app, "state", None), "issuer", None) or DEFAULT_ISSUER
+    body = {
+        "type": f"{issuer}/problems/{exc.code}",
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+        "code": exc.code,
+        **exc.extensions,
+    }
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    raw_headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        # The rest of an over-long body is not read: the connection cannot be reused.
+        (b"connection", b"close"),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": exc.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:

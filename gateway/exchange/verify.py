@@ -25,7 +25,6 @@ is exactly one clock and one set of rules.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -36,7 +35,8 @@ from typing import Any, Final
 
 import jwt
 
-from gateway.errors import ConfigurationError
+from gateway import jsonparse
+from gateway.errors import ConfigurationError, MalformedBody
 from gateway.exchange._b64 import b64url_decode
 from gateway.exchange.errors import (
     AlgorithmNotAllowed,
@@ -79,6 +79,7 @@ DEFAULT_MAX_SKEW: Final = 10.0
 MAX_SKEW_CEILING: Final = 60.0
 _FORBIDDEN_HEADERS: Final = ("jku", "x5u", "jwk", "x5c")
 _MAX_KID_LENGTH: Final = 256
+_MAX_SEGMENT_BYTES: Final = 1024 * 1024  # the largest token a verifier may be configured for
 _SEGMENT: Final = re.compile(r"[A-Za-z0-9_-]+")
 _MEDIA_TYPE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126})?")
 _STRING_CLAIMS: Final = ("iss", "sub", "jti")
@@ -95,20 +96,11 @@ def media_type(typ: str) -> str:
     return lowered if "/" in lowered else "application/" + lowered
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            # RFC 7515 §5.2 / RFC 7519 §7.2: duplicate names are ambiguous; we reject them.
-            raise ValueError("duplicate member name")
-        result[name] = value
-    return result
-
-
 def _json_object(data: bytes) -> dict[str, Any] | None:
+    # The gateway's one bounded parser: depth and size bounded, duplicates refused, no recursion.
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError):
+        value = jsonparse.loads(data, max_bytes=_MAX_SEGMENT_BYTES)
+    except MalformedBody:
         return None
     return value if isinstance(value, dict) else None
 
