@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from gateway.errors import ConfigurationError, ServiceUnavailable
+from gateway.store.outage import outage_log
 
 __all__ = ["MIGRATIONS_DIR", "make_engine", "migrate", "ping", "reader"]
 
@@ -120,7 +121,8 @@ def ping(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        log.warning("database ping failed")
+    except Exception as exc:
+        outage_log.failed(exc)  # one line per outage, not one per probe
         return False
+    outage_log.recovered()
+    return True
