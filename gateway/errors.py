@@ -36,6 +36,7 @@ __all__ = [
     "InvalidCatalogue",
     "InvalidResidentId",
     "InvalidScoringModel",
+    "InvalidText",
     "MalformedBody",
     "NotFound",
     "PayloadTooLarge",
@@ -160,3 +161,15 @@ class ServiceUnavailable(GatewayError):
     code = "unavailable"
     title = "The service is not available"
     status = 503
+
+
+# --- issue 15 ---
+
+
+class InvalidText(ValidationFailed):
+    """A text field the gateway will not store: a lone surrogate, NUL or another control
+    character, or (in a name) a bidirectional control or nothing but spaces. ``reason`` says
+    which; the text itself is never part of the error."""
+
+    code = "invalid_text"
+    title = "A text field holds characters that are not allowed"

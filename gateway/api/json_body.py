@@ -1,12 +1,13 @@
 """JSON request bodies are parsed once, by the bounded parser, before any route sees them.
 
 A pure ASGI middleware inside the body limit: a request whose media type is ``application/json``
-or ``…+json`` has its (already bounded) body read and parsed by :func:`gateway.jsonparse.loads`;
-a body that is not JSON, not UTF-8, nested too deeply or with duplicate member names is answered
-with a 400 problem (``malformed_body`` / ``json_too_deep``) here, so FastAPI's own parser — which
-would answer a generic 400 or recurse into a ``RecursionError`` — only ever meets documents that
-parse. The parsed value is left in ``scope["gateway.json"]`` for routes that read the raw body
-(ingestion) and the bytes are replayed unchanged to the application.
+or ``…+json`` has its (already bounded) body read and parsed by :func:`gateway.jsonparse.loads`.
+A body that is not JSON, not UTF-8, nested too deeply or with duplicate member names is answered
+here with a 400 problem (``malformed_body`` / ``json_too_deep``), one holding text no database can
+store (``gateway.text``) with a 422 ``invalid_text``; so FastAPI's own parser — which would answer
+a generic 400 or recurse into a ``RecursionError`` — only ever meets documents that parse. The
+parsed value is left in ``scope["gateway.json"]`` for routes that read the raw body (ingestion)
+and the bytes are replayed unchanged to the application.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any
 from gateway import jsonparse
 from gateway.api.body_limit import settings_of
 from gateway.api.problems import send_problem
-from gateway.errors import MalformedBody
+from gateway.errors import InvalidText, MalformedBody
+from gateway.text import describe, tree_fault
 
-__all__ = ["PARSED_JSON", "JsonBodyMiddleware", "is_json_media_type"]
+__all__ = ["PARSED_JSON", "PER_RECORD_TEXT_PATHS", "JsonBodyMiddleware", "is_json_media_type"]
 
 PARSED_JSON = "gateway.json"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PER_RECORD_TEXT_PATHS = ("/v1/ingest/records",)
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -53,10 +56,16 @@ class JsonBodyMiddleware:
         del chunks
         if body:
             try:
-                scope[PARSED_JSON] = jsonparse.loads(body, max_depth=settings_of(scope).json_max_depth)
-            except MalformedBody as exc:
+                parsed = jsonparse.loads(body, max_depth=settings_of(scope).json_max_depth)
+                # Text no database can store is refused before any route sees it; ingestion checks
+                # each record itself so that one bad record does not fail its batch.
+                fault = None if scope.get("path", "").startswith(PER_RECORD_TEXT_PATHS) else tree_fault(parsed)
+                if fault:
+                    raise InvalidText(describe(fault), reason=fault)
+            except (MalformedBody, InvalidText) as exc:
                 await send_problem(scope, send, exc)
                 return
+            scope[PARSED_JSON] = parsed
         replayed = False
 
         async def replay() -> Any:

@@ -33,6 +33,7 @@ from gateway.store import people as people_store
 from gateway.store import records as records_store
 from gateway.store.audit import append_audit
 from gateway.store.tables import information_records, provincial_evaluations
+from gateway.text import describe, name_fault, tree_fault
 
 __all__ = ["BatchResult", "Rejection", "ingest_batch", "parse_batch"]
 
@@ -149,6 +150,9 @@ def _check(gw: Gateway, unit: Partner, index: int, raw: Any, latest_day: date) -
         return Rejection(index, "json_too_deep", "The line nests too deeply.")
     if not isinstance(raw, dict):
         return Rejection(index, "invalid_record", "A record is a JSON object.")
+    fault = tree_fault(raw)  # before anything else touches it: the driver cannot store such text
+    if fault:
+        return Rejection(index, "invalid_text", describe(fault))
     if not _ENVELOPE_FAST(raw):
         problems = safe_messages(_ENVELOPE.iter_errors(raw))
         if problems:
@@ -170,6 +174,9 @@ def _check(gw: Gateway, unit: Partner, index: int, raw: Any, latest_day: date) -
     except InvalidResidentId as exc:
         return Rejection(index, "invalid_id_number", exc.detail)
     name = raw["subject"]["name"]
+    fault = name_fault(name)
+    if fault:
+        return Rejection(index, "invalid_name", describe(fault, "The subject's name"))
     hasher = gw.hasher
     attrs = raw["attributes"]
     if item.code == records_store.PROVINCIAL_ITEM:
