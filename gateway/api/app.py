@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.api.body_limit import BodyLimitMiddleware
+from gateway.api.cache_control import NoStoreMiddleware
 from gateway.api.json_body import JsonBodyMiddleware
 from gateway.api.openapi_fixups import install_openapi_fixups
 from gateway.api.problems import install_problem_handlers
@@ -44,6 +45,7 @@ def build_app() -> FastAPI:
     install_openapi_fixups(app)
     # Added last = outermost: the body limit runs first, then bounded JSON parsing, then routing.
     app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.include_router(health.router)
     app.include_router(oauth.router)

@@ -38,6 +38,7 @@ import jwt
 from gateway import jsonparse
 from gateway.errors import ConfigurationError, MalformedBody
 from gateway.exchange._b64 import b64url_decode
+from gateway.exchange.jws import is_high_s
 from gateway.exchange.errors import (
     AlgorithmNotAllowed,
     AudienceMismatch,
@@ -142,6 +143,10 @@ class TokenVerifier:
     :param max_skew: seconds ``nbf``/``iat`` may be ahead of our clock (0–60, default 10).
     :param max_lifetime: largest accepted ``exp − iat`` (``exp − now`` without ``iat``).
     :param kind: a short name of the token kind, put in every error (``token_kind``).
+    :param refuse_high_s: refuse ES256 signatures whose S is above n/2 (``bad_signature``, check
+        ``high_s``). For the gateway's own tokens, which it signs in low-S form only; partners'
+        libraries rarely normalise, so their tokens are accepted in either form — a high-S twin
+        is the same token for every purpose (same ``jti``, consumed once by the replay cache).
     :param now: the clock, seconds since the epoch.
     :raises gateway.errors.ConfigurationError: for any value outside these bounds.
     """
@@ -155,6 +160,7 @@ class TokenVerifier:
     max_lifetime: float | None = None
     max_token_bytes: int = MAX_TOKEN_BYTES
     kind: str = "token"
+    refuse_high_s: bool = False
     now: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +216,8 @@ class TokenVerifier:
             raise self._error(UnknownKey, "The token's key id is not in the key set.", check="kid_unknown")
         if key.alg != header["alg"]:
             raise self._error(AlgorithmNotAllowed, "The key is bound to another algorithm.", check="key_algorithm")
+        if self.refuse_high_s and key.alg == "ES256" and is_high_s(b64url_decode(token.rsplit(".", 1)[1])):
+            raise self._error(BadSignature, "The signature is not in low-S form.", check="high_s")
         try:
             decoded = _JWS.decode_complete(token, key=key.key, algorithms=[key.alg])
         except jwt.InvalidSignatureError as exc:
