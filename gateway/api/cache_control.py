@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NoStoreMiddleware", "PERSONAL_PREFIXES"]
+__all__ = ["PERSONAL_PREFIXES", "NoStoreMiddleware"]
 
 PERSONAL_PREFIXES = ("/v1/", "/oauth/")
 

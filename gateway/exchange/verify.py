@@ -38,7 +38,6 @@ import jwt
 from gateway import jsonparse
 from gateway.errors import ConfigurationError, MalformedBody
 from gateway.exchange._b64 import b64url_decode
-from gateway.exchange.jws import is_high_s
 from gateway.exchange.errors import (
     AlgorithmNotAllowed,
     AudienceMismatch,
@@ -57,6 +56,7 @@ from gateway.exchange.errors import (
     UnknownKey,
     UnsupportedCriticalHeader,
 )
+from gateway.exchange.jws import is_high_s
 from gateway.exchange.keys import SUPPORTED_ALGORITHMS, VerificationKey
 
 __all__ = [

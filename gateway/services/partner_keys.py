@@ -119,10 +119,6 @@ def check_status_list_uri(anchor: TrustAnchor, uri: str) -> None:
     origin = _origin(uri)
     if origin is None or origin[0] != "https":
         raise StatusListUntrusted("The status list uri is not an https URL.", check="scheme")
-    if "@" in urlsplit(uri).netloc or "\\" in uri:
-        # Userinfo ("https://a%2f@host/…") is read differently by different URL parsers; an
-        # issuer's list never needs it (issue 15).
-        raise StatusListUntrusted("The status list uri carries user information.", check="userinfo")
     if _non_public_ip(origin[1]):
         raise StatusListUntrusted("The status list uri names a non-public address.", check="address")
     allowed = {o for o in (_origin(anchor.issuer), _origin(anchor.jwks_uri or "")) if o is not None}
@@ -130,6 +126,10 @@ def check_status_list_uri(anchor: TrustAnchor, uri: str) -> None:
         raise StatusListUntrusted(
             "The status list uri is not on the issuer's registered origin.", check="origin", issuer_partner=anchor.name
         )
+    if "@" in urlsplit(uri).netloc or "\\" in uri:
+        # Userinfo ("https://a%2f@host/…") is read differently by different URL parsers; an
+        # issuer's list never needs it (issue 15).
+        raise StatusListUntrusted("The status list uri carries user information.", check="userinfo")
 
 
 @dataclass(frozen=True, slots=True)
