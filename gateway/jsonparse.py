@@ -29,7 +29,7 @@ DEFAULT_MAX_BYTES: Final = 16 * 1024 * 1024
 # A JSON string (escapes included); removed before counting brackets so "[" inside text is ignored.
 _STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
-_PAIRS: Final = (b"[]", b"{}")
+_PAIRS: Final = re.compile(rb"\[\]|\{\}")
 
 
 class JsonTooDeep(MalformedBody):
@@ -56,9 +56,9 @@ def depth_exceeds(data: bytes, max_depth: int) -> bool:
     for _ in range(max_depth):
         if not skeleton:
             return False
-        shorter = skeleton
-        for pair in _PAIRS:
-            shorter = shorter.replace(pair, b"")
+        # One scan removes only the innermost pairs of both kinds (two ``replace`` calls in a row
+        # would take ``{[]}`` apart in one pass).
+        shorter = _PAIRS.sub(b"", skeleton)
         if len(shorter) == len(skeleton):
             return True  # unbalanced or interleaved: not JSON; refuse it here
         skeleton = shorter
