@@ -3,6 +3,7 @@ with anything but their own problem, and the status-list codec round-trips."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import string
 from typing import Any
@@ -56,10 +57,8 @@ def test_depth_check_agrees_with_the_structure(value: Any, limit: int) -> None:
 @FAST
 @given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_the_parser_only_ever_raises_its_problem(data: bytes) -> None:
-    try:
+    with contextlib.suppress(MalformedBody):
         jsonparse.loads(data, max_depth=4)
-    except MalformedBody:
-        pass
 
 
 @FAST
@@ -91,10 +90,8 @@ segments = st.one_of(
 @given(st.lists(segments, min_size=1, max_size=4).map(".".join) | st.text(max_size=200))
 def test_token_parsing_only_raises_invalid_token(token: str) -> None:
     for action in (lambda: _VERIFIER.inspect(token), lambda: _VERIFIER.verify(token, _KEYS)):
-        try:
+        with contextlib.suppress(InvalidToken):
             action()
-        except InvalidToken:
-            pass
 
 
 # --- the status-list codec -----------------------------------------------------------------------
@@ -115,10 +112,8 @@ def test_status_list_round_trips(bits: int, data: st.DataObject) -> None:
 @FAST
 @given(json_values)
 def test_status_list_decoding_only_raises_its_problem(obj: Any) -> None:
-    try:
+    with contextlib.suppress(StatusListInvalid):
         StatusList.decode(obj)
-    except StatusListInvalid:
-        pass
 
 
 # --- the crosswalk validator ---------------------------------------------------------------------
@@ -140,10 +135,8 @@ def _mutations() -> st.SearchStrategy[dict[str, Any]]:
 @FAST
 @given(_mutations() | st.dictionaries(st.text(max_size=12), json_values, max_size=6))
 def test_the_crosswalk_validator_only_raises_invalid_mapping(doc: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(InvalidMapping):
         check_document(doc, SCHEMES)
-    except InvalidMapping:
-        pass
 
 
 def test_the_published_crosswalk_is_valid() -> None:
