@@ -24,7 +24,7 @@ _METHODS = ("get", "put", "post", "delete", "patch")
 _VALIDATION_PROBLEM = {
     "title": "ValidationProblem",
     "type": "object",
-    "required": ["type", "title", "status", "detail", "code", "errors"],
+    "required": ["type", "title", "status", "detail", "code"],
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
