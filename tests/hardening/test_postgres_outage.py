@@ -5,6 +5,7 @@ restarting the gateway, and no disclosure row without its assertion or the rever
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -70,10 +71,8 @@ class ThrowawayCluster:
         self._run(_bin("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
