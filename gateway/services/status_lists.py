@@ -33,6 +33,7 @@ from gateway.errors import NotFound
 from gateway.exchange import TYP_STATUS_LIST, Status, StatusList, build_status_list_token_claims, sign
 from gateway.services.keyring import Keyring
 from gateway.store.dialect import insert_ignoring_conflicts
+from gateway.store.engine import reader
 from gateway.store.tables import current_scores, disclosures, people, score_history, status_slots
 from gateway.store.tables_hardening import status_list_fill
 
@@ -221,7 +222,7 @@ class StatusListService:
     def _known(self, list_id: int) -> bool:
         if list_id == 1:
             return True
-        with self._engine.connect() as conn:
+        with reader(self._engine).connect() as conn:
             found = conn.execute(select(status_slots.c.idx).where(status_slots.c.list_id == list_id).limit(1)).first()
             conn.rollback()
         return found is not None
@@ -231,7 +232,7 @@ class StatusListService:
             raise StatusListNotFound("No status list has this id.")
         # Rebuilding is periodic and cheap to piggy-back on: slots of long-expired assertions go.
         self.purge_expired()
-        with self._engine.connect() as conn:
+        with reader(self._engine).connect() as conn:
             rows = conn.execute(
                 select(status_slots.c.idx, status_slots.c.status).where(
                     status_slots.c.list_id == list_id, status_slots.c.status != int(Status.VALID)
