@@ -14,7 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")]
+from tests.hardening.conftest import suite_on_postgres
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc"),
+    pytest.mark.skipif(suite_on_postgres(), reason="independent of the suite database: runs in the SQLite run"),
+]
 
 MIB = 1 << 20
 TOTAL = 256 * MIB

@@ -27,11 +27,16 @@ from gateway.config import DEFAULT_ISSUER, Settings
 from gateway.services.context import Gateway
 from gateway.services.dev_idp import DevIdentityProvider
 from gateway.store.tables import disclosures, status_slots
+from tests.hardening.conftest import suite_on_postgres
 from tests.hardening.live_server import LiveGateway, free_port
 from tests.support import basic_records, make_id
 from tests.support.partners import access_token, client_assertion, token_form
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.skipif(suite_on_postgres(), reason="independent of the suite database: runs in the SQLite run"),
+]
 
 BANK = "sx-example-bank"
 PEOPLE = [(make_id(seq=600 + i), "张三") for i in range(3)]

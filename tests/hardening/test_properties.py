@@ -8,6 +8,7 @@ import json
 import string
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,9 @@ from gateway.exchange.tiers import InvalidMapping, load_mappings
 from gateway.services.crosswalks import check_document
 from gateway.services.ingestion import parse_batch
 from tests.exchange.exchange_support import load_test_keys
+from tests.hardening.conftest import suite_on_postgres
+
+pytestmark = pytest.mark.skipif(suite_on_postgres(), reason="no database involved: runs in the SQLite run")
 
 KEYS = load_test_keys()
 SCHEMES = load_mappings(PROJECT_ROOT / "mappings").schemes
