@@ -39,7 +39,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"gateway serve: {exc}", file=sys.stderr)
         return 2
     # Build once here so configuration errors and migrations happen before workers fork.
-    Gateway.build(Settings.from_env(), background_refresh=False).close()
+    # Migrations run on both backends (an empty PostgreSQL database included; concurrent starts
+    # serialise on an advisory lock in store.engine.migrate).
+    Gateway.build(Settings.from_env(), run_migrations=True, background_refresh=False).close()
     # The socket, loop and parser settings live in gateway.serving, shared with the bench's references.
     run_server(
         "gateway.api.app:create_app",

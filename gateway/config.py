@@ -97,6 +97,17 @@ def _role_map(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _body_limits(raw: str) -> tuple[tuple[str, int], ...]:
+    # issue 15: "PREFIX=BYTES,PREFIX=BYTES"
+    out: list[tuple[str, int]] = []
+    for entry in filter(None, (e.strip() for e in raw.split(","))):
+        prefix, _, size = entry.partition("=")
+        if not prefix.startswith("/") or not size.isdigit() or not 1 <= int(size) <= 1 << 30:
+            raise ConfigurationError("GATEWAY_BODY_LIMITS is a list of /path/prefix=bytes entries.")
+        out.append((prefix, int(size)))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     mode: Mode = "development"
@@ -149,6 +160,13 @@ class Settings:
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 8 * 3600
     kiosk_idle_seconds: int = 120
+    # issue 15: every request body is bounded as it streams in (gateway.api.body_limit); routes not
+    # named in ``body_limits()`` get ``max_request_bytes``; JSON nests at most ``json_max_depth``.
+    max_request_bytes: int = 64 * 1024
+    token_max_bytes: int = 16 * 1024
+    admin_max_bytes: int = 1024 * 1024
+    extra_body_limits: tuple[tuple[str, int], ...] = ()
+    json_max_depth: int = 32
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -227,7 +245,29 @@ class Settings:
             session_idle_seconds=_int(env, "GATEWAY_SESSION_IDLE_SECONDS", 30 * 60, low=60, high=24 * 3600),
             session_absolute_seconds=_int(env, "GATEWAY_SESSION_ABSOLUTE_SECONDS", 8 * 3600, low=300, high=7 * 86400),
             kiosk_idle_seconds=_int(env, "GATEWAY_KIOSK_IDLE_SECONDS", 120, low=15, high=3600),
+            # issue 15
+            max_request_bytes=_int(env, "GATEWAY_MAX_REQUEST_BYTES", 64 * 1024, low=1024, high=64 << 20),
+            token_max_bytes=_int(env, "GATEWAY_TOKEN_MAX_BYTES", 16 * 1024, low=1024, high=1 << 20),
+            admin_max_bytes=_int(env, "GATEWAY_ADMIN_MAX_BYTES", 1024 * 1024, low=1024, high=64 << 20),
+            extra_body_limits=_body_limits(env.get("GATEWAY_BODY_LIMITS", "")),
+            json_max_depth=_int(env, "GATEWAY_JSON_MAX_DEPTH", 32, low=4, high=256),
         )
+
+    def body_limits(self) -> tuple[tuple[str, int], ...]:
+        """(path prefix, bytes) pairs, longest prefix first; the first that matches a request's
+        path bounds its body, else ``max_request_bytes``. ``GATEWAY_BODY_LIMITS`` adds or overrides
+        entries (``/v1/some/route=1048576,/v1/other=2048``) for routes that need more."""
+        table = dict(
+            (
+                ("/oauth/token", self.token_max_bytes),
+                ("/v1/ingest/records", self.max_body_bytes),
+                # The route answers its own ``evidence_too_large`` at the exact limit; this is the ceiling.
+                ("/v1/me/evidence", self.evidence_max_bytes + 64 * 1024),
+                ("/v1/admin/", self.admin_max_bytes),
+            )
+        )
+        table.update(dict(self.extra_body_limits))
+        return tuple(sorted(table.items(), key=lambda kv: -len(kv[0])))
 
     @property
     def development(self) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "InvalidCatalogue",
     "InvalidResidentId",
     "InvalidScoringModel",
+    "InvalidText",
     "MalformedBody",
     "NotFound",
     "PayloadTooLarge",
@@ -208,3 +209,15 @@ class SignInFailed(AuthenticationRequired):
 class StaffIdpNotConfigured(ServiceUnavailable):
     code = "staff_idp_not_configured"
     title = "No staff identity provider is configured"
+
+
+# --- issue 15 ---
+
+
+class InvalidText(ValidationFailed):
+    """A text field the gateway will not store: a lone surrogate, NUL or another control
+    character, or (in a name) a bidirectional control or nothing but spaces. ``reason`` says
+    which; the text itself is never part of the error."""
+
+    code = "invalid_text"
+    title = "A text field holds characters that are not allowed"

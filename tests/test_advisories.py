@@ -373,3 +373,59 @@ def test_jwks_with_an_unknown_kty_still_yields_the_other_keys() -> None:
     parsed = parse_jwks(document)
     assert set(parsed.keys) == {KEYS["issuer-es256"].kid, KEYS["partner-eddsa"].kid}
     assert [(s.kid, s.reason) for s in parsed.skipped] == [("ml-dsa", "unsupported_kty")]
+
+
+# --- ECDSA malleability (issue 15): high-S ES256 signatures ------------------------------------
+
+
+def _high_s_twin(token: str) -> str:
+    from gateway.exchange._b64 import b64url_decode
+    from gateway.exchange.jws import P256_ORDER
+
+    head, payload, sig = token.split(".")
+    raw = b64url_decode(sig)
+    s = P256_ORDER - int.from_bytes(raw[32:], "big")
+    return f"{head}.{payload}.{b64url_encode(raw[:32] + s.to_bytes(32, 'big'))}"
+
+
+def test_the_gateway_signs_es256_in_low_s_form_only(tokens: Tokens) -> None:
+    from gateway.exchange._b64 import b64url_decode
+    from gateway.exchange.jws import is_high_s
+
+    signatures = [b64url_decode(tokens.sign(tokens.claims(jti=f"j{i}")).split(".")[2]) for i in range(40)]
+    assert not any(is_high_s(s) for s in signatures)
+
+
+def test_high_s_twin_of_a_gateway_token_is_refused(tokens: Tokens, clock: Clock) -> None:
+    token = tokens.sign(tokens.claims())
+    twin = _high_s_twin(token)
+    assert twin != token
+    strict = score_verifier(clock, refuse_high_s=True)
+    assert strict.verify(token, partner_keys()).claims["jti"]
+    with pytest.raises(InvalidToken) as caught:
+        strict.verify(twin, partner_keys())
+    assert caught.value.code == "bad_signature" and caught.value.extensions["check"] == "high_s"
+
+
+def test_high_s_partner_token_is_accepted_as_the_same_token(tokens: Tokens, clock: Clock) -> None:
+    # Partners' libraries do not normalise S; their twin verifies and carries the same jti, which
+    # the replay cache consumes once whichever encoding arrives first.
+    token = tokens.sign(tokens.claims())
+    twin = _high_s_twin(token)
+    lenient = score_verifier(clock)
+    assert lenient.verify(twin, partner_keys()).claims["jti"] == lenient.verify(token, partner_keys()).claims["jti"]
+
+
+def test_high_s_access_token_is_refused_over_http(gw: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from gateway.api.app import create_app
+    from tests.support.partners import access_token
+
+    with TestClient(create_app(gw)) as client:
+        token = access_token(client, "sx-example-bank")
+        if gw.keyring.signing_key().alg != "ES256":
+            pytest.skip("the gateway signs with EdDSA here")
+        for candidate, status in ((token, 422), (_high_s_twin(token), 401)):
+            resp = client.post("/v1/assertions", json={}, headers={"Authorization": f"Bearer {candidate}"})
+            assert resp.status_code == status, resp.text

@@ -8,6 +8,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__, web
+from gateway.api.body_limit import BodyLimitMiddleware
+from gateway.api.cache_control import NoStoreMiddleware
+from gateway.api.json_body import JsonBodyMiddleware
+from gateway.api.openapi_fixups import install_openapi_fixups
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
@@ -42,6 +46,11 @@ def build_app() -> FastAPI:
         **kwargs,
     )
     install_problem_handlers(app)
+    install_openapi_fixups(app)
+    # Added last = outermost: the body limit runs first, then bounded JSON parsing, then routing.
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(NoStoreMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(exchange.router)

@@ -8,6 +8,7 @@ would otherwise echo what the caller sent (an ID number, say).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -16,10 +17,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError
+from gateway.config import DEFAULT_ISSUER
+from gateway.errors import GatewayError, ServiceUnavailable, ValidationFailed
+from gateway.store.outage import DATABASE_ERRORS, is_data_error, is_outage, outage_log
 from gateway.web.errors import is_page, page_problem
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "install_problem_handlers", "problem_catalogue", "problem_response"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "install_problem_handlers",
+    "problem_catalogue",
+    "problem_response",
+    "send_problem",
+]
 
 log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -60,16 +69,45 @@ def _body(request: Request, code: str, title: str, status: int, detail: str, **e
     }
 
 
+RETRY_AFTER_SECONDS = "5"
+
+
 def problem_response(request: Request, exc: GatewayError) -> JSONResponse:
     headers: dict[str, str] = {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="sx-score-gateway"'
+    if exc.status == 503:
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
     return JSONResponse(
         _body(request, exc.code, exc.title, exc.status, exc.detail, **exc.extensions),
         status_code=exc.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+async def send_problem(scope: Any, send: Any, exc: GatewayError, headers: dict[str, str] | None = None) -> None:
+    """Answer ``exc`` as a problem straight from ASGI middleware (which runs outside the handlers)."""
+    app = scope.get("app")
+    issuer = getattr(getattr(app, "state", None), "issuer", None) or DEFAULT_ISSUER
+    body = {
+        "type": f"{issuer}/problems/{exc.code}",
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+        "code": exc.code,
+        **exc.extensions,
+    }
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    raw_headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        # The rest of an over-long body is not read: the connection cannot be reused.
+        (b"connection", b"close"),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": exc.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -81,11 +119,46 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, exc)
 
 
+_LOCATION_ROOTS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def _schema_names(app: Any) -> frozenset[str]:
+    """Every member and parameter name the OpenAPI document declares (cached on the app): a
+    location element outside this set came from the caller (a key of a free-form object, an
+    unknown member) and is never echoed — it may be an ID number or a name."""
+    names = getattr(app.state, "schema_names", None)
+    if names is None:
+        found: set[str] = set(_LOCATION_ROOTS)
+        stack: list[Any] = [app.openapi()]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if isinstance(node.get("properties"), dict):
+                    found.update(node["properties"])
+                if node.get("in") in _LOCATION_ROOTS and isinstance(node.get("name"), str):
+                    found.add(node["name"])
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        names = app.state.schema_names = frozenset(found)
+    return names
+
+
+def _location(loc: Any, known: frozenset[str]) -> str:
+    return ".".join(str(p) if isinstance(p, int) or p in known else "*" for p in loc)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"location": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors()
-    ]
+    known = _schema_names(request.app)
+    errors = []
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        if e.get("type") == "extra_forbidden":
+            # The member's name is the caller's input: say where, never what.
+            errors.append({"location": _location(loc[:-1], known), "message": "unexpected member"})
+        else:
+            errors.append({"location": _location(loc, known), "message": str(e.get("msg", ""))})
     body = _body(
         request,
         "validation_failed",
@@ -104,6 +177,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_MEDIA_TYPE)
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Registered for the driver's errors so that they are answered here, inside the application:
+    # the catch-all below runs in Starlette's outermost middleware, which re-raises for the server
+    # to print a traceback — a thousand of them a second during an outage.
+    if is_outage(exc):
+        outage_log.failed(exc)  # one log line per outage
+        return problem_response(request, ServiceUnavailable("The database is not available; try again shortly."))
+    if is_data_error(exc):
+        return problem_response(request, ValidationFailed("A value is outside the range the gateway can store."))
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Logged with its type only: the message of an arbitrary exception may hold request data.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -115,4 +200,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for cls in DATABASE_ERRORS:
+        app.add_exception_handler(cls, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["PROBLEMS", "BatchResultOut", "Problem", "ScoreLookupIn", "SelfReportDecisionIn"]
+__all__ = [
+    "DB_INT_MAX",
+    "PROBLEMS",
+    "BatchResultOut",
+    "DateTimeParam",
+    "Problem",
+    "ScoreLookupIn",
+    "SelfReportDecisionIn",
+]
+
+
+# The largest integer both databases store (BIGINT); integer parameters are bounded by it so that a
+# 20-digit id is a 422, not an OverflowError in the driver.
+DB_INT_MAX = 2**63 - 1
+
+
+def _date_time_text(value: Any) -> Any:
+    # pydantic reads "1700000000" as a Unix time; the document says RFC 3339 date-time, so only that.
+    if isinstance(value, str) and "T" not in value.upper():
+        raise ValueError("an RFC 3339 date-time is expected")
+    return value
+
+
+DateTimeParam = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
+
+
+class JwkSetResponse(JSONResponse):
+    media_type = "application/jwk-set+json"
+
+
+class SchemaResponse(JSONResponse):
+    media_type = "application/schema+json"
 
 
 class Problem(BaseModel):

@@ -7,6 +7,7 @@ outcomes below into their own problem types; what the upstream answered is for l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -86,7 +87,15 @@ async def get_limited(
         sleep=sleep,
         reraise=True,
     )
+    # httpx's timeouts bound each phase (connect, each read); a server dripping one byte a second
+    # would pass them all. Each attempt as a whole is bounded too.
+    per_attempt = float(timeout) if isinstance(timeout, int | float) else float(timeout.read or 5.0)
     async for attempt in retrying:
         with attempt:
-            return await _get_once(client, uri, accept=accept, timeout=timeout, max_bytes=max_bytes)
+            try:
+                return await asyncio.wait_for(
+                    _get_once(client, uri, accept=accept, timeout=timeout, max_bytes=max_bytes), per_attempt
+                )
+            except TimeoutError:
+                raise Transient("timeout") from None
     raise Transient("no_attempt")  # pragma: no cover - tenacity always makes one attempt

@@ -3,8 +3,12 @@
 Behaviour, each answering a known failure of JWKS clients (see tech-anchors B.1–B.4, B.8):
 
 - the whole parsed set is cached per URI for ``ttl`` seconds; keys are parsed once per fetch;
+- stale-while-revalidate: past ``ttl`` the cached set keeps serving while one refresh runs in the
+  background; a hanging key server never holds up a request that has usable keys (issue 15);
+- single flight: at most one bounded fetch per URI at a time, whoever triggers it;
 - an unknown ``kid`` triggers at most one refresh per ``refresh_cooldown`` (30 s) per URI, so a
   stream of tokens with random ``kid`` values cannot turn us into a flood against the partner;
+  only the request with that ``kid`` waits for it, and at most ``unknown_kid_wait`` seconds;
 - stale-if-error: a failed refresh keeps serving the last good set until it is ``max_stale``
   seconds old (counted from its fetch), then fails; the cache is never wiped by a failure. A set
   that publishes private keys is the exception: it drops the cached set, since those keys are
@@ -24,7 +28,6 @@ rebuild it, so no shared state is needed.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -35,7 +38,8 @@ from typing import Final
 import httpx
 from tenacity import wait_exponential_jitter
 
-from gateway.errors import ConfigurationError, GatewayError
+from gateway import jsonparse
+from gateway.errors import ConfigurationError, GatewayError, MalformedBody
 from gateway.exchange._http import FetchFailed, Refused, TooLarge, Transient, get_limited
 from gateway.exchange.errors import JwksInvalid, JwksUnavailable, UnknownKey
 from gateway.exchange.keys import SUPPORTED_ALGORITHMS, VerificationKey, parse_jwks
@@ -83,6 +87,7 @@ class JwksClient:
         backoff_initial: float = 0.2,
         backoff_max: float = 2.0,
         max_document_bytes: int = 64 * 1024,
+        unknown_kid_wait: float | None = None,
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -101,7 +106,8 @@ class JwksClient:
         self._now = now
         self._sleep = sleep
         self._entries: dict[str, _Entry] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._unknown_kid_wait = unknown_kid_wait if unknown_kid_wait is not None else timeout
 
     async def __aenter__(self) -> JwksClient:
         return self
@@ -112,44 +118,70 @@ class JwksClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         if self._owns_client:
             await self._client.aclose()
 
-    def _lock(self, uri: str) -> asyncio.Lock:
-        return self._locks.setdefault(uri, asyncio.Lock())
+    async def settle(self) -> None:
+        """Wait for the refreshes under way (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def _start_refresh(self, uri: str) -> asyncio.Task[None]:
+        """The one refresh of ``uri`` under way, started if there is none (single flight: one
+        bounded fetch at a time per partner, whoever asks)."""
+        task = self._tasks.get(uri)
+        if task is None:
+            task = self._tasks[uri] = asyncio.get_running_loop().create_task(self._run_refresh(uri))
+        return task
+
+    def _in_cooldown(self, entry: _Entry | None, now: float) -> bool:
+        return entry is not None and now - entry.attempted_at < self._cooldown
 
     async def get_keys(self, uri: str) -> Mapping[str, VerificationKey]:
-        """The partner's keys: cached while fresh, refreshed after ``ttl``, stale-if-error.
+        """The partner's keys: cached while fresh; after ``ttl`` the cached set keeps serving while
+        one refresh runs in the background (stale-while-revalidate, until ``max_stale``); only a
+        request with nothing usable cached waits for a fetch.
 
         :raises JwksUnavailable: nothing usable cached and the fetch failed.
         :raises JwksInvalid: nothing usable cached and the document is not a usable JWK Set.
         """
         if not uri.startswith("https://"):
             raise ConfigurationError("A jwks_uri must be an https URL.")
-        async with self._lock(uri):
-            entry = self._entries.get(uri)
-            now = self._now()
-            if entry is not None and entry.keys is not None and now - entry.fetched_at < self._ttl:
+        entry = self._entries.get(uri)
+        now = self._now()
+        if entry is not None and entry.keys is not None:
+            age = now - entry.fetched_at
+            if age < self._ttl:
                 return entry.keys
-            if entry is not None and now - entry.attempted_at < self._cooldown:
-                return self._stale_or_raise(uri, entry, now)
-            return await self._refresh(uri)
+            if age <= self._max_stale:
+                if not self._in_cooldown(entry, now):
+                    self._start_refresh(uri)
+                return entry.keys
+        if uri not in self._tasks and self._in_cooldown(entry, now):
+            assert entry is not None
+            return self._stale_or_raise(uri, entry, now)  # negative caching: fail fast
+        await asyncio.shield(self._start_refresh(uri))
+        return self._stale_or_raise(uri, self._entries[uri], self._now())
 
     async def refresh_for_unknown_kid(self, uri: str) -> Mapping[str, VerificationKey] | None:
         """Refetch because a token named a ``kid`` we do not have — at most once per cool-down.
 
-        Returns the new set, or ``None`` when no refresh happened (cool-down) or it failed.
+        Only the request with the unknown ``kid`` waits, and at most ``unknown_kid_wait`` seconds;
+        requests with known kids keep using the cached set meanwhile. Returns the new set, or
+        ``None`` when no refresh happened (cool-down), it failed or it is still under way.
         """
-        async with self._lock(uri):
-            entry = self._entries.get(uri)
-            if entry is not None and self._now() - entry.attempted_at < self._cooldown:
-                return None
-            try:
-                keys = await self._refresh(uri)
-            except (JwksUnavailable, JwksInvalid):
-                return None
-            current = self._entries.get(uri)
-            return keys if current is not None and current.error is None else None
+        entry = self._entries.get(uri)
+        if uri not in self._tasks and self._in_cooldown(entry, self._now()):
+            return None
+        try:
+            await asyncio.wait_for(asyncio.shield(self._start_refresh(uri)), self._unknown_kid_wait)
+        except TimeoutError:
+            return None
+        current = self._entries.get(uri)
+        return current.keys if current is not None and current.error is None else None
 
     async def verify(self, verifier: TokenVerifier, token: str, uri: str) -> VerifiedToken:
         """Verify ``token`` with the keys at ``uri``, refreshing once on an unknown ``kid``."""
@@ -166,29 +198,29 @@ class JwksClient:
 
     def _stale_or_raise(self, uri: str, entry: _Entry, now: float) -> Mapping[str, VerificationKey]:
         if entry.keys is not None and now - entry.fetched_at <= self._max_stale:
-            logger.warning(
-                "serving a stale JWKS for %s (%.0f s old) after a failed refresh", uri, now - entry.fetched_at
-            )
             return entry.keys
         raise _copy(entry.error) if entry.error is not None else JwksUnavailable(reason="stale")
 
-    async def _refresh(self, uri: str) -> Mapping[str, VerificationKey]:
-        """Fetch now (lock held). On failure record it and fall back to :meth:`_stale_or_raise`."""
-        entry = self._entries.get(uri)
+    async def _run_refresh(self, uri: str) -> None:
+        """One fetch; its outcome is recorded in the cache, never raised (it may run unawaited)."""
         try:
             keys = await self._fetch(uri)
         except (JwksUnavailable, JwksInvalid) as exc:
             now = self._now()
             logger.warning("JWKS refresh for %s failed: %s", uri, exc.code)
+            entry = self._entries.get(uri)
             if entry is None:
                 entry = self._entries[uri] = _Entry(None, fetched_at=now, attempted_at=now)
             entry.attempted_at, entry.error = now, exc
             if exc.extensions.get("reason") == "private_key_material":
                 entry.keys = None  # the partner's keys are compromised: stop trusting the old set too
-            return self._stale_or_raise(uri, entry, now)
-        now = self._now()
-        self._entries[uri] = _Entry(keys, fetched_at=now, attempted_at=now)
-        return keys
+            elif entry.keys is not None:
+                logger.warning("serving a stale JWKS for %s (%.0f s old)", uri, now - entry.fetched_at)
+        else:
+            now = self._now()
+            self._entries[uri] = _Entry(keys, fetched_at=now, attempted_at=now)
+        finally:
+            self._tasks.pop(uri, None)
 
     async def _fetch(self, uri: str) -> Mapping[str, VerificationKey]:
         try:
@@ -213,9 +245,9 @@ class JwksClient:
         except FetchFailed as exc:
             raise JwksUnavailable("The partner's key set could not be fetched.", reason="http_error") from exc
         try:
-            document = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise JwksInvalid("The partner's key set is not JSON.", reason="not_json") from exc
+            document = jsonparse.loads(body, max_bytes=self._max_bytes, what="A JWK Set")
+        except MalformedBody:
+            raise JwksInvalid("The partner's key set is not JSON.", reason="not_json") from None
         parsed = parse_jwks(document, self._allowed_algs)
         for skipped in parsed.skipped:
             logger.warning("JWKS %s: skipped key %r (%s)", uri, skipped.kid, skipped.reason)

@@ -25,7 +25,6 @@ is exactly one clock and one set of rules.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -36,7 +35,8 @@ from typing import Any, Final
 
 import jwt
 
-from gateway.errors import ConfigurationError
+from gateway import jsonparse
+from gateway.errors import ConfigurationError, MalformedBody
 from gateway.exchange._b64 import b64url_decode
 from gateway.exchange.errors import (
     AlgorithmNotAllowed,
@@ -56,6 +56,7 @@ from gateway.exchange.errors import (
     UnknownKey,
     UnsupportedCriticalHeader,
 )
+from gateway.exchange.jws import is_high_s
 from gateway.exchange.keys import SUPPORTED_ALGORITHMS, VerificationKey
 
 __all__ = [
@@ -79,6 +80,7 @@ DEFAULT_MAX_SKEW: Final = 10.0
 MAX_SKEW_CEILING: Final = 60.0
 _FORBIDDEN_HEADERS: Final = ("jku", "x5u", "jwk", "x5c")
 _MAX_KID_LENGTH: Final = 256
+_MAX_SEGMENT_BYTES: Final = 1024 * 1024  # the largest token a verifier may be configured for
 _SEGMENT: Final = re.compile(r"[A-Za-z0-9_-]+")
 _MEDIA_TYPE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126})?")
 _STRING_CLAIMS: Final = ("iss", "sub", "jti")
@@ -95,20 +97,11 @@ def media_type(typ: str) -> str:
     return lowered if "/" in lowered else "application/" + lowered
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            # RFC 7515 §5.2 / RFC 7519 §7.2: duplicate names are ambiguous; we reject them.
-            raise ValueError("duplicate member name")
-        result[name] = value
-    return result
-
-
 def _json_object(data: bytes) -> dict[str, Any] | None:
+    # The gateway's one bounded parser: depth and size bounded, duplicates refused, no recursion.
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError):
+        value = jsonparse.loads(data, max_bytes=_MAX_SEGMENT_BYTES)
+    except MalformedBody:
         return None
     return value if isinstance(value, dict) else None
 
@@ -150,6 +143,10 @@ class TokenVerifier:
     :param max_skew: seconds ``nbf``/``iat`` may be ahead of our clock (0–60, default 10).
     :param max_lifetime: largest accepted ``exp − iat`` (``exp − now`` without ``iat``).
     :param kind: a short name of the token kind, put in every error (``token_kind``).
+    :param refuse_high_s: refuse ES256 signatures whose S is above n/2 (``bad_signature``, check
+        ``high_s``). For the gateway's own tokens, which it signs in low-S form only; partners'
+        libraries rarely normalise, so their tokens are accepted in either form — a high-S twin
+        is the same token for every purpose (same ``jti``, consumed once by the replay cache).
     :param now: the clock, seconds since the epoch.
     :raises gateway.errors.ConfigurationError: for any value outside these bounds.
     """
@@ -163,6 +160,7 @@ class TokenVerifier:
     max_lifetime: float | None = None
     max_token_bytes: int = MAX_TOKEN_BYTES
     kind: str = "token"
+    refuse_high_s: bool = False
     now: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -218,6 +216,8 @@ class TokenVerifier:
             raise self._error(UnknownKey, "The token's key id is not in the key set.", check="kid_unknown")
         if key.alg != header["alg"]:
             raise self._error(AlgorithmNotAllowed, "The key is bound to another algorithm.", check="key_algorithm")
+        if self.refuse_high_s and key.alg == "ES256" and is_high_s(b64url_decode(token.rsplit(".", 1)[1])):
+            raise self._error(BadSignature, "The signature is not in low-S form.", check="high_s")
         try:
             decoded = _JWS.decode_complete(token, key=key.key, algorithms=[key.alg])
         except jwt.InvalidSignatureError as exc:

@@ -50,6 +50,7 @@ class AdminTokens:
             required_claims=frozenset({"iss", "sub", "aud", "exp", "iat", "jti", "roles"}),
             max_lifetime=_MAX_LIFETIME,
             kind="admin_token",
+            refuse_high_s=True,  # the gateway signs its tokens in low-S form only
         )
 
     def issue(self, name: str, roles: list[str], *, lifetime: int = 3600) -> str:

@@ -27,6 +27,7 @@ from gateway.services.resident_identity import Resident
 from gateway.services.status_lists import revoke_consent_assertions
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
+from gateway.store.engine import reader
 from gateway.store.tables import consents
 
 __all__ = [
@@ -280,7 +281,7 @@ def grant_consent(
 
 def list_consents(gw: Gateway, resident: Resident) -> list[dict[str, Any]]:
     """Every consent the resident ever gave, active, expired or revoked, newest first."""
-    with gw.engine.connect() as conn:
+    with reader(gw.engine).connect() as conn:
         person = people_store.find_person(conn, resident.id_hash)
         if person is None:
             return []

@@ -19,6 +19,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from gateway import jsonparse
 from gateway.catalogue import safe_messages
 from gateway.catalogue.fastcheck import compile_check
 from gateway.config import PROJECT_ROOT
@@ -32,6 +33,7 @@ from gateway.store import people as people_store
 from gateway.store import records as records_store
 from gateway.store.audit import append_audit
 from gateway.store.tables import information_records, provincial_evaluations
+from gateway.text import describe, name_fault, tree_fault
 
 __all__ = ["BatchResult", "Rejection", "ingest_batch", "parse_batch"]
 
@@ -49,10 +51,23 @@ class _Unparseable:
 
 
 _UNPARSEABLE = _Unparseable()
+_TOO_DEEP = _Unparseable()
+_NOT_PARSED: Any = object()
 
 
-def parse_batch(body: bytes, content_type: str | None, *, max_records: int) -> list[Any]:
+def parse_batch(
+    body: bytes,
+    content_type: str | None,
+    *,
+    max_records: int,
+    max_depth: int = jsonparse.DEFAULT_MAX_DEPTH,
+    parsed: Any = _NOT_PARSED,
+) -> list[Any]:
     """Split a request body into records: a JSON array, or NDJSON (one object per line).
+
+    Both go through the bounded parser (``gateway.jsonparse``); an NDJSON line that is not JSON
+    or nests too deeply is rejected on its own, the other lines still count. ``parsed`` is the
+    JSON body the HTTP edge already parsed, when it did.
 
     :raises UnsupportedMediaType: for other media types.
     :raises MalformedBody: when a JSON body is not an array of JSON values.
@@ -60,10 +75,8 @@ def parse_batch(body: bytes, content_type: str | None, *, max_records: int) -> l
     """
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == "application/json":
-        try:
-            parsed = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedBody("The body is not valid JSON.") from None
+        if parsed is _NOT_PARSED:
+            parsed = jsonparse.loads(body, max_depth=max_depth)
         if not isinstance(parsed, list):
             raise MalformedBody("A JSON batch is an array of records.")
         records: list[Any] = parsed
@@ -73,8 +86,10 @@ def parse_batch(body: bytes, content_type: str | None, *, max_records: int) -> l
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except (ValueError, UnicodeDecodeError):
+                records.append(jsonparse.loads(line, max_depth=max_depth))
+            except jsonparse.JsonTooDeep:
+                records.append(_TOO_DEEP)
+            except MalformedBody:
                 records.append(_UNPARSEABLE)
             if len(records) > max_records:
                 break
@@ -131,8 +146,13 @@ class _Checked:
 def _check(gw: Gateway, unit: Partner, index: int, raw: Any, latest_day: date) -> _Checked | Rejection:
     if raw is _UNPARSEABLE:
         return Rejection(index, "malformed_json", "The line is not valid JSON.")
+    if raw is _TOO_DEEP:
+        return Rejection(index, "json_too_deep", "The line nests too deeply.")
     if not isinstance(raw, dict):
         return Rejection(index, "invalid_record", "A record is a JSON object.")
+    fault = tree_fault(raw)  # before anything else touches it: the driver cannot store such text
+    if fault:
+        return Rejection(index, "invalid_text", describe(fault))
     if not _ENVELOPE_FAST(raw):
         problems = safe_messages(_ENVELOPE.iter_errors(raw))
         if problems:
@@ -154,6 +174,9 @@ def _check(gw: Gateway, unit: Partner, index: int, raw: Any, latest_day: date) -
     except InvalidResidentId as exc:
         return Rejection(index, "invalid_id_number", exc.detail)
     name = raw["subject"]["name"]
+    fault = name_fault(name)
+    if fault:
+        return Rejection(index, "invalid_name", describe(fault, "The subject's name"))
     hasher = gw.hasher
     attrs = raw["attributes"]
     if item.code == records_store.PROVINCIAL_ITEM:

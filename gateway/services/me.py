@@ -22,6 +22,7 @@ from gateway.services.rights.disputes import load_marks
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit
+from gateway.store.engine import reader
 from gateway.store.tables import disclosures, information_records, provincial_evaluations
 
 __all__ = ["INELIGIBILITY_LABELS", "PersonUnknown", "my_disclosures", "my_score"]
@@ -168,7 +169,7 @@ def my_disclosures(gw: Gateway, resident: Resident) -> list[dict[str, Any]]:
         .where(d.c.person_key == resident.id_hash)
         .order_by(d.c.issued_at.desc(), d.c.id.desc())
     )
-    with gw.engine.connect() as conn:
+    with reader(gw.engine).connect() as conn:
         rows = conn.execute(stmt).all()
     return [
         {

@@ -98,6 +98,7 @@ class OAuthServer:
             required_claims=frozenset({"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"}),
             max_lifetime=600,
             kind="access_token",
+            refuse_high_s=True,  # the gateway signs its tokens in low-S form only
         )
         # token → (exp, partner id, scope, jti) of tokens that verified; per process, bounded.
         self._verified: dict[str, tuple[float, str, str, str]] = {}

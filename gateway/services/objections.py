@@ -41,6 +41,7 @@ from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit
+from gateway.store.engine import reader
 from gateway.store.tables import information_records, objections, people, provincial_evaluations
 from gateway.store.tables_rights import record_notes, verification_requests
 
@@ -265,7 +266,7 @@ def file_objection(
 
 def my_objections(gw: Gateway, resident: Resident) -> list[dict[str, Any]]:
     """The resident's objections, newest first, with state, deadline and answer."""
-    with gw.engine.connect() as conn:
+    with reader(gw.engine).connect() as conn:
         person = people_store.find_person(conn, resident.id_hash)
         if person is None:
             return []
@@ -296,7 +297,7 @@ def objection_queue(gw: Gateway, *, state: str = "open", limit: int = 100) -> di
         stmt = stmt.where(o.c.state.in_(OPEN_STATES))
     elif state != "all":
         stmt = stmt.where(o.c.state == state)
-    with gw.engine.connect() as conn:
+    with reader(gw.engine).connect() as conn:
         rows = conn.execute(stmt.limit(limit)).all()
         overdue = conn.execute(select(func.count()).select_from(o).where(is_overdue)).scalar_one()
         items = _officer_views(conn, rows, now)
@@ -348,7 +349,7 @@ def _load(conn: Connection, objection_id: str, *, lock: bool = False) -> Any:
 
 
 def get_objection(gw: Gateway, objection_id: str) -> dict[str, Any]:
-    with gw.engine.connect() as conn:
+    with reader(gw.engine).connect() as conn:
         row = _load(conn, objection_id)
         return _officer_views(conn, [row], utcnow())[0]
 

@@ -126,6 +126,10 @@ def check_status_list_uri(anchor: TrustAnchor, uri: str) -> None:
         raise StatusListUntrusted(
             "The status list uri is not on the issuer's registered origin.", check="origin", issuer_partner=anchor.name
         )
+    if "@" in urlsplit(uri).netloc or "\\" in uri:
+        # Userinfo ("https://a%2f@host/…") is read differently by different URL parsers; an
+        # issuer's list never needs it (issue 15).
+        raise StatusListUntrusted("The status list uri carries user information.", check="userinfo")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,9 @@ from gateway.errors import NotFound
 from gateway.exchange import TYP_STATUS_LIST, Status, StatusList, build_status_list_token_claims, sign
 from gateway.services.keyring import Keyring
 from gateway.store.dialect import insert_ignoring_conflicts
+from gateway.store.engine import reader
 from gateway.store.tables import current_scores, disclosures, people, score_history, status_slots
+from gateway.store.tables_hardening import status_list_fill
 
 __all__ = [
     "STATUS_LIST_MEDIA_TYPE",
@@ -53,7 +55,8 @@ PURGE_GRACE: Final = timedelta(minutes=5)
 # but never by more than an hour: a list older than that says too little about today.
 MIN_TOKEN_LIFETIME: Final = 3600
 _REFRESH_SECONDS: Final = 30.0  # how often a process re-counts the lists' fill
-_MAX_TRIES: Final = 64  # random draws in a half-full list before it is treated as full
+_MAX_TRIES: Final = 64  # random draws in a half-full list before another list is tried
+STRIPES: Final = 16  # fill counter rows per list (see gateway.store.tables_hardening)
 _IN_CHUNK: Final = 500
 
 
@@ -115,29 +118,73 @@ class StatusListService:
 
     # --- allocation (inside the issuing transaction) -----------------------------------------
 
-    def _count(self, conn: Connection) -> _Fill:
-        """The lowest list that is less than half full (a new one when none is)."""
-        rows = conn.execute(select(status_slots.c.list_id, func.count()).group_by(status_slots.c.list_id))
-        counts: dict[int, int] = {list_id: count for list_id, count in rows}
-        half = self.size // 2
-        list_id = next((i for i in sorted(counts) if counts[i] < half), max(counts, default=0) + 1)
-        return _Fill(list_id, counts.get(list_id, 0), self.now())
+    @property
+    def _stripes(self) -> int:
+        return max(1, min(STRIPES, self.size // 2))
+
+    @property
+    def _cap(self) -> int:
+        """Places per stripe: all stripes together hold at most half the list (the documented fill)."""
+        return (self.size // 2) // self._stripes
+
+    def _lowest_with_room(self, conn: Connection) -> int:
+        full = self._stripes * self._cap
+        rows = conn.execute(
+            select(status_list_fill.c.list_id, func.sum(status_list_fill.c.used)).group_by(status_list_fill.c.list_id)
+        ).all()
+        used = {int(list_id): int(total) for list_id, total in rows}
+        return next((i for i in sorted(used) if used[i] < full), max(used, default=0) + 1)
+
+    def _take_place(self, conn: Connection, list_id: int) -> bool:
+        """Count one more slot in ``list_id`` if one of its stripes has room (any process)."""
+        cap = self._cap
+        stripes = list(range(self._stripes))
+        secrets.SystemRandom().shuffle(stripes)
+        for stripe in stripes:
+            taken = conn.execute(
+                update(status_list_fill)
+                .where(
+                    status_list_fill.c.list_id == list_id,
+                    status_list_fill.c.stripe == stripe,
+                    status_list_fill.c.used < cap,
+                )
+                .values(used=status_list_fill.c.used + 1)
+                .returning(status_list_fill.c.used)
+            ).first()
+            if taken is not None:
+                return True
+            created = conn.execute(
+                insert_ignoring_conflicts(conn, status_list_fill, ["list_id", "stripe"])
+                .values(list_id=list_id, stripe=stripe, used=1)
+                .returning(status_list_fill.c.used)
+            ).first()
+            if created is not None:
+                return True
+        return False
+
+    def _reserve(self, conn: Connection) -> int:
+        """A list with a place counted for the caller's slot, in the caller's transaction."""
+        with self._lock:
+            fill = self._fill
+        if fill is None or not 0 <= self.now() - fill.counted_at < _REFRESH_SECONDS:
+            # Now and then start again from the lowest list with room: purges free places there.
+            fill = _Fill(self._lowest_with_room(conn), 0, self.now())
+        list_id = fill.list_id
+        while not self._take_place(conn, list_id):
+            list_id += 1  # full (whoever filled it): the next one
+        with self._lock:
+            self._fill = _Fill(list_id, 0, fill.counted_at)
+        return list_id
 
     def allocate(self, conn: Connection, *, jti: str, expires_at: datetime) -> tuple[int, int]:
         """Reserve a random free index for the assertion ``jti`` until ``expires_at``.
 
-        Returns ``(list_id, idx)``. The insert ignores a taken index and another one is drawn;
-        the caller's transaction commits the slot with the assertion, or neither.
+        Returns ``(list_id, idx)``. The list's shared counter keeps it at or under half full
+        across processes; the insert ignores a taken index and another one is drawn; the caller's
+        transaction commits the slot and the count with the assertion, or none of them.
         """
-        half = self.size // 2
         while True:
-            with self._lock:
-                fill = self._fill
-            if fill is None or not 0 <= self.now() - fill.counted_at < _REFRESH_SECONDS or fill.used >= half:
-                fill = self._count(conn)  # outside the lock: no thread waits on another's query
-                with self._lock:
-                    self._fill = fill
-            list_id = fill.list_id
+            list_id = self._reserve(conn)
             for _ in range(_MAX_TRIES):
                 idx = secrets.randbelow(self.size)
                 stmt = insert_ignoring_conflicts(conn, status_slots, ["list_id", "idx"]).values(
@@ -149,27 +196,33 @@ class StatusListService:
                     updated_at=utcnow(),
                 )
                 if conn.execute(stmt.returning(status_slots.c.idx)).first() is not None:
-                    with self._lock:
-                        if self._fill is fill:
-                            fill.used += 1
                     return list_id, idx
-            # Other processes filled the list behind our count: count again.
-            with self._lock:
-                if self._fill is fill:
-                    fill.used = half
+            # At most half full, 64 draws all taken is a 2**-64 event: the place stays counted
+            # (a conservative leak) and another list is tried.
 
     def purge_expired(self, *, now: datetime | None = None) -> int:
         """Free the slots of assertions that expired more than :data:`PURGE_GRACE` ago."""
         cutoff = (now or datetime.fromtimestamp(self.now(), UTC)) - PURGE_GRACE
         with self._engine.begin() as conn:
-            return conn.execute(delete(status_slots).where(status_slots.c.expires_at < cutoff)).rowcount
+            freed = conn.execute(
+                delete(status_slots).where(status_slots.c.expires_at < cutoff).returning(status_slots.c.list_id)
+            ).all()
+            per_list: dict[int, int] = {}
+            for (list_id,) in freed:
+                per_list[list_id] = per_list.get(list_id, 0) + 1
+            for list_id, count in per_list.items():
+                _uncount(conn, list_id, count)
+        if freed:
+            with self._lock:
+                self._fill = None  # places were freed: start again from the lowest list with room
+        return len(freed)
 
     # --- the served tokens --------------------------------------------------------------------
 
     def _known(self, list_id: int) -> bool:
         if list_id == 1:
             return True
-        with self._engine.connect() as conn:
+        with reader(self._engine).connect() as conn:
             found = conn.execute(select(status_slots.c.idx).where(status_slots.c.list_id == list_id).limit(1)).first()
             conn.rollback()
         return found is not None
@@ -179,7 +232,7 @@ class StatusListService:
             raise StatusListNotFound("No status list has this id.")
         # Rebuilding is periodic and cheap to piggy-back on: slots of long-expired assertions go.
         self.purge_expired()
-        with self._engine.connect() as conn:
+        with reader(self._engine).connect() as conn:
             rows = conn.execute(
                 select(status_slots.c.idx, status_slots.c.status).where(
                     status_slots.c.list_id == list_id, status_slots.c.status != int(Status.VALID)
@@ -235,6 +288,26 @@ class StatusListService:
 
 
 # --- status changes (inside the transaction that makes them true) ----------------------------
+
+
+def _uncount(conn: Connection, list_id: int, count: int) -> None:
+    """Give ``count`` freed places back to a list's stripes (any stripes: only the sum matters)."""
+    rows = conn.execute(
+        select(status_list_fill.c.stripe, status_list_fill.c.used)
+        .where(status_list_fill.c.list_id == list_id, status_list_fill.c.used > 0)
+        .order_by(status_list_fill.c.used.desc())
+        .with_for_update()
+    ).all()
+    for stripe, used in rows:
+        if count <= 0:
+            break
+        give = min(count, int(used))
+        conn.execute(
+            update(status_list_fill)
+            .where(status_list_fill.c.list_id == list_id, status_list_fill.c.stripe == stripe)
+            .values(used=status_list_fill.c.used - give)
+        )
+        count -= give
 
 
 def _now(now: datetime | None) -> datetime:

@@ -7,6 +7,7 @@ other processes need: replay caches, status lists and mapping versions live in t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from gateway.errors import ConfigurationError, ServiceUnavailable
+from gateway.store.outage import outage_log
 
 __all__ = ["MIGRATIONS_DIR", "make_engine", "migrate", "ping", "reader"]
 
@@ -73,6 +75,18 @@ def _release_after(conn: Any) -> None:
     _release_writer(conn)
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask, often 0644); its
+    -wal and -shm files take the database file's mode. An existing file is narrowed to 0600."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if candidate.exists() and candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
+    except OSError:
+        log.warning("could not make the SQLite files private")
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; a SQLite file's directory is created with mode 0700."""
     try:
@@ -82,6 +96,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private_file(Path(parsed.database))
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -120,7 +135,8 @@ def ping(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        log.warning("database ping failed")
+    except Exception as exc:
+        outage_log.failed(exc)  # one line per outage, not one per probe
         return False
+    outage_log.recovered()
+    return True

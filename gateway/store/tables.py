@@ -346,6 +346,7 @@ eligibility_decisions = Table(
     Column("level", String(32), nullable=False),
     Column("at", Stamp, nullable=False),
 )
+from gateway.store import tables_hardening as _tables_hardening  # noqa: E402,F401
 from gateway.store import tables_publication as _tables_publication  # noqa: E402,F401  (issue 16)
 from gateway.store import tables_rights as _tables_rights  # noqa: E402,F401
 from gateway.store import tables_scaleout as _tables_scaleout  # noqa: E402,F401

@@ -78,6 +78,8 @@ def test_whole_set_is_cached_for_its_ttl(test_keys: dict[str, SigningKey], clock
         assert set(first) == {test_keys["partner-eddsa"].kid, test_keys["partner-ps256"].kid}
         clock.advance(1)
         partner.script(jwks(test_keys, "partner-eddsa"))
+        assert await c.get_keys(URI) is first  # stale-while-revalidate: served while the refresh runs
+        await c.settle()
         assert set(await c.get_keys(URI)) == {test_keys["partner-eddsa"].kid}
 
     using(client(partner, clock), scenario)
@@ -129,13 +131,16 @@ def test_stale_if_error_then_fail_after_max_staleness(test_keys: dict[str, Signi
         good = await c.get_keys(URI)
         partner.script(httpx.Response(503))
         clock.advance(301)
+        assert await c.get_keys(URI) is good  # served while the refresh runs in the background
+        await c.settle()
         assert await c.get_keys(URI) is good  # refresh failed (3 attempts), last good set served
         assert len(partner.requests) == 4
         clock.advance(10)
         assert await c.get_keys(URI) is good  # within the cool-down: no new attempt
         assert len(partner.requests) == 4
         clock.advance(3600 - 311)
-        assert await c.get_keys(URI) is good  # exactly max_stale old: still served
+        assert await c.get_keys(URI) is good  # exactly max_stale old: still served (and refreshing)
+        await c.settle()
         clock.advance(1)
         with pytest.raises(JwksUnavailable):
             await c.get_keys(URI)
@@ -215,6 +220,8 @@ def test_published_private_key_drops_the_cached_set(test_keys: dict[str, Signing
         await c.get_keys(URI)
         clock.advance(301)
         partner.script(jwks(test_keys, "partner-eddsa", extra=[leaked]))
+        await c.get_keys(URI)  # the stale set, while the refresh runs
+        await c.settle()
         with pytest.raises(JwksInvalid) as caught:
             await c.get_keys(URI)
         assert caught.value.extensions["reason"] == "private_key_material"

@@ -8,15 +8,15 @@ written to the audit log. The work is done by the services, in a threadpool.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from gateway.api.deps import AdminDep, GatewayDep, require_role
-from gateway.api.schemas import PROBLEMS, Problem
+from gateway.api.schemas import DB_INT_MAX, PROBLEMS, DateTimeParam, Problem
 from gateway.errors import PermissionDenied
 from gateway.services import admin_audit, crosswalk_analysis, mapping_admin, partner_admin
 from gateway.services.admins import AdminPrincipal
@@ -77,12 +77,12 @@ class DocumentIn(BaseModel):
 
 class ImpactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(None, ge=1, description="A stored draft to preview…")
+    version: StrictInt | None = Field(None, ge=1, le=DB_INT_MAX, description="A stored draft to preview…")
     document: dict[str, Any] | None = Field(None, description="…or a document not stored yet.")
 
 
 class PublishIn(ReasonIn):
-    version: int = Field(ge=1, description="The draft to put in force.")
+    version: StrictInt = Field(ge=1, le=DB_INT_MAX, description="The draft to put in force.")
 
 
 class ProposalIn(BaseModel):
@@ -332,9 +332,9 @@ async def audit(
     action: Annotated[str | None, Query(max_length=64)] = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     target_ref: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive, with a time zone.")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive, with a time zone.")] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    since: Annotated[DateTimeParam | None, Query(description="Inclusive, with a time zone.")] = None,
+    until: Annotated[DateTimeParam | None, Query(description="Exclusive, with a time zone.")] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=admin_audit.MAX_LIMIT)] = 100,
 ) -> Any:
     f = admin_audit.AuditFilter(actor_id, action, target_type, target_ref, since, until, before_id, limit)

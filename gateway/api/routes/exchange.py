@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ExchangePartnerDep, GatewayDep
-from gateway.api.schemas import PROBLEMS
+from gateway.api.schemas import PROBLEMS, JwkSetResponse
 from gateway.exchange import SUPPORTED_ALGORITHMS, TYP_SCORE_ASSERTION
 from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion
 from gateway.services.publication.documents import document_index
@@ -85,11 +85,15 @@ async def create_assertion(body: AssertionRequest, gw: GatewayDep, principal: Ex
     return issued.as_dict()
 
 
-@router.get("/.well-known/jwks.json", tags=["exchange format"], summary="The gateway's public signing keys")
+@router.get(
+    "/.well-known/jwks.json",
+    tags=["exchange format"],
+    summary="The gateway's public signing keys",
+    response_class=JwkSetResponse,
+)
 async def jwks(gw: GatewayDep) -> JSONResponse:
-    return JSONResponse(
+    return JwkSetResponse(
         gw.keyring.jwks(),
-        media_type="application/jwk-set+json",
         headers={"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"},
     )
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.deps import GatewayDep
 from gateway.api.problems import problem_catalogue
+from gateway.api.schemas import SchemaResponse
 from gateway.errors import NotFound, ServiceUnavailable
 from gateway.store.engine import ping
 
@@ -41,6 +42,7 @@ async def readyz(gw: GatewayDep) -> dict[str, str]:
     tags=["exchange format"],
     summary="A published JSON Schema (its $id resolves here)",
     responses={404: {"description": "No such schema", "content": {"application/problem+json": {}}}},
+    response_class=SchemaResponse,
 )
 async def get_schema(name: str, gw: GatewayDep) -> JSONResponse:
     # The name is matched against a strict pattern before it touches the file system.
@@ -48,10 +50,15 @@ async def get_schema(name: str, gw: GatewayDep) -> JSONResponse:
     if not _SCHEMA_NAME.match(name) or not path.is_file():
         raise NotFound("No published schema has this name.")
     doc: Any = json.loads(path.read_text(encoding="utf-8"))
-    return JSONResponse(doc, media_type="application/schema+json", headers={"Cache-Control": "public, max-age=3600"})
+    return SchemaResponse(doc, headers={"Cache-Control": "public, max-age=3600"})
 
 
-@router.get("/problems/{code}", tags=["operations"], summary="What a problem type means")
+@router.get(
+    "/problems/{code}",
+    tags=["operations"],
+    summary="What a problem type means",
+    responses={404: {"description": "No such problem type", "content": {"application/problem+json": {}}}},
+)
 async def get_problem_type(code: str) -> dict[str, Any]:
     entry = problem_catalogue().get(code)
     if entry is None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from gateway.api.deps import GatewayDep, UnitDep
+from gateway.api.json_body import PARSED_JSON
 from gateway.api.schemas import PROBLEMS, BatchResultOut
 from gateway.errors import MalformedBody, PayloadTooLarge
 from gateway.services.ingestion import ingest_batch, parse_batch
@@ -57,6 +58,12 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 )
 async def push_records(request: Request, gw: GatewayDep, unit: UnitDep) -> Any:
     body = await _read_limited(request, gw.settings.max_body_bytes)
-    records = parse_batch(body, request.headers.get("content-type"), max_records=gw.settings.max_batch_records)
+    records = parse_batch(
+        body,
+        request.headers.get("content-type"),
+        max_records=gw.settings.max_batch_records,
+        max_depth=gw.settings.json_max_depth,
+        **({"parsed": request.scope[PARSED_JSON]} if PARSED_JSON in request.scope else {}),
+    )
     result = await run_in_threadpool(ingest_batch, gw, unit, records)
     return result.as_dict()

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from gateway.api.deps import GatewayDep, ResidentDep
 from gateway.api.schemas import PROBLEMS
@@ -31,7 +31,7 @@ class ConsentIn(BaseModel):
         description="A non-empty subset of the audience's allowed purposes.",
     )
     disclosure: Literal["tier", "score"] = Field("tier", description="`tier`, or `score` (which also covers the tier).")
-    valid_days: int | None = Field(
+    valid_days: StrictInt | None = Field(  # strict: `true` is not one day
         None,
         description="How long the consent lasts: 1 to 365 days, 180 if neither this nor expires_at is given.",
         json_schema_extra={"minimum": 1, "maximum": consent_service.MAX_VALID_DAYS},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from gateway import jsonparse
 from gateway.api.deps import GatewayDep
 from gateway.api.schemas import PROBLEMS
 from gateway.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
@@ -28,9 +28,9 @@ async def _jwks_uri_keys(gw: Any, assertion: str) -> dict[str, Mapping[str, Veri
     ``iss`` is read unverified only to find the registered partner; nothing else is trusted."""
     try:
         header_b64, payload_b64, _ = assertion.split(".")
-        iss = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4))).get("iss")
-        kid = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4))).get("kid")
-    except (ValueError, AttributeError, TypeError):
+        iss = jsonparse.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4))).get("iss")
+        kid = jsonparse.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4))).get("kid")
+    except (ValueError, AttributeError, TypeError, MalformedBody):
         return None  # malformed: the verification answers with the precise problem
     partner = gw.partners.get(iss) if isinstance(iss, str) else None
     if partner is None or partner.keys or not partner.jwks_uri:

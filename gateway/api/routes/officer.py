@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 
 from gateway.api.deps import GatewayDep, OfficerDep
-from gateway.api.schemas import PROBLEMS, ScoreLookupIn, SelfReportDecisionIn
+from gateway.api.schemas import DB_INT_MAX, PROBLEMS, ScoreLookupIn, SelfReportDecisionIn
 from gateway.services import officer as officer_service
 
 router = APIRouter(prefix="/v1/officer", tags=["credit officers"])
@@ -32,7 +32,12 @@ async def score_lookup(body: ScoreLookupIn, gw: GatewayDep, officer: OfficerDep)
     summary="Verify or reject a resident's self-reported record",
     responses=PROBLEMS(401, 403, 404, 409, 422),
 )
-async def decide(record_id: int, body: SelfReportDecisionIn, gw: GatewayDep, officer: OfficerDep) -> Any:
+async def decide(
+    record_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
+    body: SelfReportDecisionIn,
+    gw: GatewayDep,
+    officer: OfficerDep,
+) -> Any:
     return await run_in_threadpool(
         officer_service.decide_self_report, gw, officer.name, record_id, body.decision, body.reason
     )
