@@ -264,6 +264,8 @@ class Settings:
                 # The route answers its own ``evidence_too_large`` at the exact limit; this is the ceiling.
                 ("/v1/me/evidence", self.evidence_max_bytes + 64 * 1024),
                 ("/v1/admin/", self.admin_max_bytes),
+                # The residents' objection form carries up to three evidence files (web pages).
+                ("/me/objections", 3 * self.evidence_max_bytes + 64 * 1024),
             )
         )
         table.update(dict(self.extra_body_limits))

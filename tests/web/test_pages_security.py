@@ -127,6 +127,23 @@ def test_evidence_uploads_are_checked_as_the_api_checks_them(client: TestClient,
     assert ref in listing and "已提交" in listing
 
 
+def test_a_photo_larger_than_the_default_body_limit_reaches_the_objection_form(
+    client: TestClient, gw: Gateway
+) -> None:
+    # The form carries evidence files: its body limit is the evidence limit's, not the 64 KiB default.
+    idn, _, ref = enrol(gw, 505, "郑十一", breach=True)
+    resident_sign_in(client, idn, "郑十一")
+    csrf = csrf_of(client, "/me/objections")
+    photo = PNG + b"\x00" * (300 * 1024)
+    ok = client.post(
+        "/me/objections",
+        data={"csrf_token": csrf, "target": ref, "statement": "照片为证"},
+        files={"evidence": ("photo.png", photo, "image/png")},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303, ok.text
+
+
 def test_kiosk_sessions_end_after_the_short_idle_time(client: TestClient, gw: Gateway) -> None:
     idn, _, _ = enrol(gw, 504, "张三")
     resident_sign_in(client, idn, "张三", kiosk=True)
