@@ -86,6 +86,10 @@ class Settings:
     evidence_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
     status_list_size: int = 1 << 20
     status_list_max_age: int = 60
+    # issue 9: residents' scoring authorisation — how long records are kept after a withdrawal (so a
+    # pending objection can finish) and how long records about never-authorised people are kept.
+    retention_after_withdrawal_days: int = 30
+    unauthorised_retention_days: int = 180
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +149,9 @@ class Settings:
             # Large lists give herd privacy; 2 bits per entry, so 2**20 entries are 256 KiB uncompressed.
             status_list_size=_int(env, "GATEWAY_STATUS_LIST_SIZE", 1 << 20, low=16, high=1 << 26),
             status_list_max_age=_int(env, "GATEWAY_STATUS_LIST_MAX_AGE", 60, low=1, high=3600),
+            # issue 9
+            retention_after_withdrawal_days=_int(env, "GATEWAY_RETENTION_AFTER_WITHDRAWAL_DAYS", 30, low=0, high=3650),
+            unauthorised_retention_days=_int(env, "GATEWAY_UNAUTHORISED_RETENTION_DAYS", 180, low=0, high=3650),
         )
 
     @property

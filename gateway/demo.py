@@ -137,7 +137,11 @@ def _first_scored(client: httpx.Client, officer_key: str, population: Path) -> d
         for n, resident in enumerate(csv.DictReader(fh)):
             resp = client.post(
                 "/v1/officer/score-lookups",
-                json={"id_number": resident["id_number"]},
+                json={
+                    "id_number": resident["id_number"],
+                    "purpose": "demo: checking the first scores",
+                    "case_reference": f"DEMO-{n + 1:03d}",
+                },
                 headers={"Authorization": f"Bearer {officer_key}"},
             )
             view = resp.json()

@@ -23,6 +23,8 @@ from gateway.errors import NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.services.context import Gateway
 from gateway.services.resident_identity import Resident
+from gateway.services.residents.authorisation import require_live_authorisation
+from gateway.services.residents.notices import check_notice
 from gateway.services.status_lists import revoke_consent_assertions
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
@@ -222,12 +224,17 @@ def grant_consent(
     valid_days: int | None = None,
     expires_at: datetime | None = None,
     channel: str,
+    notice_id: str | None = None,
+    notice_version: str | None = None,
 ) -> dict[str, Any]:
     """Record the resident's consent to disclose to ``audience`` for ``purposes``.
 
     Without ``valid_days`` and ``expires_at`` the consent lasts 180 days; never more than 365.
+    The disclosure notice shown (PIPL Art. 23) is recorded with the grant: the newest one unless named.
 
     :raises ConsentInvalid: (422) a subclass naming what is wrong.
+    :raises NoticeVersionUnknown: (422) the notice named is not a published disclosure notice.
+    :raises AuthorisationMissing: (409) the resident has no live scoring authorisation (issue 9).
     """
     partner = _audience(gw, audience)
     chosen = _purposes(partner, purposes)
@@ -240,12 +247,17 @@ def grant_consent(
         )
     if channel not in CHANNELS:
         raise UnknownChannel("The channel is app, wechat or kiosk.", channels=sorted(CHANNELS))
+    notice = check_notice("disclosure", notice_id, notice_version)
     now = utcnow()
     until = _expiry(now, valid_days, expires_at)
     consent_id = "cns_" + secrets.token_urlsafe(16)
     new_person = people_store.NewPerson(resident.id_hash, resident.name_hash, resident.name_masked, resident.birth_date)
     with gw.engine.begin() as conn:
         person = people_store.ensure_people(conn, [new_person])[resident.id_hash]
+        # Nothing is disclosed about a person who has not authorised scoring (measure 一(一)); the
+        # lock makes a withdrawal racing this grant wait (the rollback undoes the person row too).
+        people_store.lock_people(conn, [person.id])
+        require_live_authorisation(conn, person.id)
         consent = ConsentRow(
             id=consent_id,
             person_id=person.id,
@@ -282,6 +294,7 @@ def grant_consent(
                 "disclosure": disclosure,
                 "channel": channel,
                 "expires_at": until.isoformat(),
+                "notice": notice.ref(),
             },
         )
     return consent_view(gw, consent, now)
