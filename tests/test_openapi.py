@@ -14,6 +14,12 @@ PUBLIC = {
     "/.well-known/jwt-vc-issuer",
     "/oauth/token",  # authenticates by the client assertion in its body
     "/status-lists/{list_id}",  # public by design (draft-ietf-oauth-status-list)
+    # issue 9: privacy notices are public; a consent request's QR codes and landing page carry only its
+    # unguessable link (the answer needs the resident's ID token).
+    "/notices/{notice_id}",
+    "/consent-requests/{request_id}",
+    "/v1/consent-requests/{request_id}/qr.svg",
+    "/v1/consent-requests/{request_id}/qr.png",
 }
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import authorisation as authorisation_routes
+from gateway.api.routes import consent_requests as consent_request_routes
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes import report as report_routes
 from gateway.api.routes.admin import router as admin_router
@@ -51,6 +52,7 @@ def build_app() -> FastAPI:
     app.include_router(rights.router)
     app.include_router(authorisation_routes.router)
     app.include_router(report_routes.router)
+    app.include_router(consent_request_routes.router)
     return app
 
 

@@ -24,7 +24,7 @@ from gateway.partners import Partner
 from gateway.services.context import Gateway
 from gateway.services.resident_identity import Resident
 from gateway.services.residents.authorisation import require_live_authorisation
-from gateway.services.residents.notices import check_notice
+from gateway.services.residents.notices import Notice, check_notice
 from gateway.services.status_lists import revoke_consent_assertions
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
@@ -49,6 +49,7 @@ __all__ = [
     "consent_view",
     "find_live_consent",
     "grant_consent",
+    "insert_consent",
     "list_consents",
     "partner_name",
     "revoke_consent",
@@ -250,7 +251,6 @@ def grant_consent(
     notice = check_notice("disclosure", notice_id, notice_version)
     now = utcnow()
     until = _expiry(now, valid_days, expires_at)
-    consent_id = "cns_" + secrets.token_urlsafe(16)
     new_person = people_store.NewPerson(resident.id_hash, resident.name_hash, resident.name_masked, resident.birth_date)
     with gw.engine.begin() as conn:
         person = people_store.ensure_people(conn, [new_person])[resident.id_hash]
@@ -258,44 +258,16 @@ def grant_consent(
         # lock makes a withdrawal racing this grant wait (the rollback undoes the person row too).
         people_store.lock_people(conn, [person.id])
         require_live_authorisation(conn, person.id)
-        consent = ConsentRow(
-            id=consent_id,
+        consent = insert_consent(
+            conn,
             person_id=person.id,
-            audience=partner.id,
-            purposes=tuple(chosen),
+            partner=partner,
+            purposes=chosen,
             disclosure=disclosure,
             channel=channel,
-            created_at=now,
-            expires_at=until,
-            revoked_at=None,
-        )
-        conn.execute(
-            insert(consents).values(
-                id=consent.id,
-                person_id=consent.person_id,
-                audience=consent.audience,
-                purposes=chosen,
-                disclosure=consent.disclosure,
-                channel=consent.channel,
-                created_at=consent.created_at,
-                expires_at=consent.expires_at,
-            )
-        )
-        append_audit(
-            conn,
-            actor_type="resident",
-            actor_id=str(person.id),
-            action="consent.grant",
-            target_type="consent",
-            target_ref=consent_id,
-            details={
-                "audience": partner.id,
-                "purposes": chosen,
-                "disclosure": disclosure,
-                "channel": channel,
-                "expires_at": until.isoformat(),
-                "notice": notice.ref(),
-            },
+            now=now,
+            until=until,
+            notice=notice,
         )
     return consent_view(gw, consent, now)
 
@@ -387,3 +359,63 @@ def find_live_consent(
         if purpose in row.purposes and row.expires_at > now:
             return row
     return None
+
+
+def insert_consent(
+    conn: Connection,
+    *,
+    person_id: int,
+    partner: Partner,
+    purposes: Sequence[str],
+    disclosure: str,
+    channel: str,
+    now: datetime,
+    until: datetime,
+    notice: Notice,
+    request_id: str | None = None,
+) -> ConsentRow:
+    """Write one consent and its audit entry in the caller's transaction (checked arguments only:
+    :func:`grant_consent` and the approval of a partner's consent request both end here)."""
+    consent = ConsentRow(
+        id="cns_" + secrets.token_urlsafe(16),
+        person_id=person_id,
+        audience=partner.id,
+        purposes=tuple(purposes),
+        disclosure=disclosure,
+        channel=channel,
+        created_at=now,
+        expires_at=until,
+        revoked_at=None,
+    )
+    conn.execute(
+        insert(consents).values(
+            id=consent.id,
+            person_id=person_id,
+            audience=partner.id,
+            purposes=list(purposes),
+            disclosure=disclosure,
+            channel=channel,
+            created_at=now,
+            expires_at=until,
+        )
+    )
+    details: dict[str, Any] = {
+        "audience": partner.id,
+        "purposes": list(purposes),
+        "disclosure": disclosure,
+        "channel": channel,
+        "expires_at": until.isoformat(),
+        "notice": notice.ref(),
+    }
+    if request_id is not None:
+        details["consent_request"] = request_id
+    append_audit(
+        conn,
+        actor_type="resident",
+        actor_id=str(person_id),
+        action="consent.grant",
+        target_type="consent",
+        target_ref=consent.id,
+        details=details,
+    )
+    return consent
