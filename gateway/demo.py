@@ -231,7 +231,8 @@ def _consent_request(client: httpx.Client, gw: Gateway, resident: dict[str, str]
     shown = client.get(f"/v1/me/consent-requests/{rid}", headers=me).json()
     print(
         f"   the resident reads it: {shown['partner']['name']['zh']} asks for {shown['purpose']}, "
-        f"{shown['disclosure']} only, {shown['valid_days']} days; notice {shown['notice']['id']} v{shown['notice']['version']}"
+        f"{shown['disclosure']} only, {shown['valid_days']} days; "
+        f"notice {shown['notice']['id']} v{shown['notice']['version']}"
     )
     answer = client.post(f"/v1/me/consent-requests/{rid}/approve", json={"channel": "app"}, headers=me)
     answer.raise_for_status()
