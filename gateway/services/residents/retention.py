@@ -129,24 +129,25 @@ def run_retention(gw: Gateway, *, now: datetime | None = None, actor: str = "ret
     with gw.engine.begin() as conn:
         auths = _authorisations(conn)
         expired_withdrawals: list[int] = []
-        ever_granted: set[int] = set()
         for pid, entries in auths.items():
-            if any(rec.code == "granted" for rec, _ in entries):
-                ever_granted.add(pid)
             latest = latest_record([rec for rec, _ in entries])
             received = next(at for rec, at in entries if latest is not None and rec.ref == latest.ref)
             if latest is not None and latest.code == "withdrawn" and received <= withdrawn_before:
                 expired_withdrawals.append(pid)
         report.withdrawn_people_deleted = delete_people(conn, expired_withdrawals, report, now=now)
 
-        # Quarantined records: about people with no grant at all, older than the limit.
+        # Quarantined records: about people with no grant at all, older than the limit. Set-based, so
+        # the nightly run never loads the (mostly authorised) old records into memory.
+        t = information_records
+        granted = select(t.c.person_id).where(
+            t.c.item_code == AUTHORISATION_ITEM, t.c.value_code == "granted", t.c.status == "valid"
+        )
         for table in (information_records, provincial_evaluations):
-            stale = select(table.c.id, table.c.person_id).where(table.c.received_at <= unauthorised_before)
-            ids = [rid for rid, pid in conn.execute(stale) if pid not in ever_granted]
-            for i in range(0, len(ids), _CHUNK):
-                n = conn.execute(delete(table).where(table.c.id.in_(ids[i : i + _CHUNK]))).rowcount
-                report.unauthorised_records_deleted += n
-                _count(report, table.name, n)
+            n = conn.execute(
+                delete(table).where(table.c.received_at <= unauthorised_before, table.c.person_id.not_in(granted))
+            ).rowcount
+            report.unauthorised_records_deleted += n
+            _count(report, table.name, n)
         # The person goes with their last quarantined record (once old enough themself).
         holding = select(information_records.c.person_id).union(select(provincial_evaluations.c.person_id))
         empty = [
@@ -154,7 +155,6 @@ def run_retention(gw: Gateway, *, now: datetime | None = None, actor: str = "ret
             for (pid,) in conn.execute(
                 select(people.c.id).where(people.c.created_at <= unauthorised_before, people.c.id.not_in(holding))
             )
-            if pid not in ever_granted
         ]
         report.unauthorised_people_deleted = delete_people(conn, empty, report, now=now)
         append_audit(
