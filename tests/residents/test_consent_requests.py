@@ -18,9 +18,10 @@ from gateway.services.context import Gateway
 from gateway.services.oauth import PartnerPrincipal
 from gateway.services.residents import callbacks
 from gateway.services.residents import consent_requests as service
+from gateway.services.residents.retention import run_retention
 from gateway.store.tables import consents, disclosures
 from gateway.store.tables_residents import callback_attempts, consent_requests
-from tests.residents.helpers import enrol_without_authorisation, h, login
+from tests.residents.helpers import enrol_without_authorisation, h, login, person_of, traces
 from tests.support import make_id
 from tests.support.partners import access_token
 
@@ -233,3 +234,24 @@ def test_id_number_flow_only_for_partners_the_registry_allows(
     finally:
         partner.document["lookup_by_id_number"] = True  # type: ignore[index]
     assert resp.status_code == 403 and resp.json()["code"] == "id_number_lookup_not_allowed"
+
+
+def test_withdrawal_deletes_requests_and_their_delivery_log(
+    client: TestClient, gw: Gateway, keys: dict[str, str]
+) -> None:
+    idn, me = _resident(client, gw, keys, 949)
+    client.app.state.callback_transport = httpx.MockTransport(Receiver(200))  # type: ignore[attr-defined]
+    bank = access_token(client, BANK)
+    rid = _create(client, bank, callback_uri=CALLBACK).json()["request_id"]
+    client.post(f"/v1/me/consent-requests/{rid}/approve", json={}, headers=me).raise_for_status()
+    client.delete("/v1/me/authorisation", headers=me).raise_for_status()
+    person = person_of(gw, idn)
+    assert person is not None
+    run_retention(gw, now=utcnow() + timedelta(days=31))
+    assert traces(gw, person.id, person.id_hash) == {}
+    with gw.engine.connect() as conn:
+        left = conn.execute(
+            select(func.count()).select_from(callback_attempts).where(callback_attempts.c.request_id == rid)
+        )
+        assert left.scalar_one() == 0
+    assert client.get(f"/v1/consent-requests/{rid}", headers=h(bank)).status_code == 404

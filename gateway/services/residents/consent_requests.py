@@ -306,9 +306,10 @@ def answer_request(
         values: dict[str, Any] = {"answered_at": now, "channel": channel}
         if approve:
             person = people_store.find_person(conn, resident.id_hash)
+            # Locked before the check, so a withdrawal racing this approval waits for it (PostgreSQL).
+            people_store.lock_people(conn, [person.id] if person is not None else [])
             require_live_authorisation(conn, person.id if person is not None else None)
             assert person is not None and key is not None  # require_live_authorisation raised otherwise
-            people_store.lock_people(conn, [person.id])
             partner = gw.partners.enabled(row.partner_id)
             if partner is None:
                 raise ConsentRequestNotFound("There is no consent request with this id.")

@@ -44,6 +44,7 @@ from gateway.store.tables import (
     recognitions,
     status_slots,
 )
+from gateway.store.tables_residents import callback_attempts, consent_requests
 
 __all__ = ["RetentionReport", "delete_people", "run_retention"]
 
@@ -98,6 +99,10 @@ def delete_people(conn: Connection, person_ids: Iterable[int], report: Retention
             _count(report, status_slots.name, conn.execute(gone).rowcount)
         logged = conn.execute(delete(disclosures).where(disclosures.c.person_key.in_(keys)))
         _count(report, disclosures.name, logged.rowcount)
+        # Delivery attempts name only the request: they go with the person's requests.
+        theirs = select(consent_requests.c.id).where(consent_requests.c.person_id.in_(chunk))
+        tried = conn.execute(delete(callback_attempts).where(callback_attempts.c.request_id.in_(theirs)))
+        _count(report, callback_attempts.name, tried.rowcount)
         for table in _person_tables():
             _count(report, table.name, conn.execute(delete(table).where(table.c.person_id.in_(chunk))).rowcount)
         n = conn.execute(delete(people).where(people.c.id.in_(chunk))).rowcount
