@@ -74,6 +74,11 @@ def test_report_lists_records_history_and_each_kind_of_lookup(
             )
         )
 
+    # The bank's consent request, declined by the resident.
+    bank = h(access_token(client, BANK))
+    crq = client.post("/v1/consent-requests", json={"purpose": "deposit_waiver"}, headers=bank).json()["request_id"]
+    client.post(f"/v1/me/consent-requests/{crq}/decline", json={}, headers=me).raise_for_status()
+
     resp = client.get("/v1/me/report", headers=me)
     assert resp.status_code == 200, resp.text
     report = resp.json()
@@ -97,6 +102,7 @@ def test_report_lists_records_history_and_each_kind_of_lookup(
     assert lookups["recognitions"][0]["by"] == "hangzhou-credit"
     assert lookups["recognitions"][0]["answer"]["common_level"] == "fair"
     assert lookups["eligibility_decisions"][0]["answer"] == {"eligible": True, "level": "fair"}
+    assert lookups["consent_requests"][0]["request"] == crq and lookups["consent_requests"][0]["answer"] == "declined"
 
 
 def test_quarantined_records_show_as_such_in_the_own_report(
