@@ -6,13 +6,15 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import jwt
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from gateway.clock import today_in_shaoxing, utcnow
 from gateway.config import PROJECT_ROOT
-from gateway.exchange import Status
+from gateway.exchange import Status, parse_jwks
+from gateway.exchange.status_list import verify_status_list_token
 from gateway.services.residents.retention import run_retention
 from gateway.store.tables import audit_log, consents, status_slots
 from tests.residents.helpers import OFFICER_WHY, enrol_without_authorisation, h, login, person_of, traces
@@ -125,6 +127,17 @@ def test_withdrawal_cascades_then_deletes_everything_after_the_window(
         ended = conn.execute(select(consents.c.revoked_at).where(consents.c.id == consent["id"])).scalar_one()
         slot = conn.execute(select(status_slots.c.status).where(status_slots.c.jti == jti)).scalar_one()
     assert ended is not None and slot == int(Status.INVALID)
+    # What a verifier sees: the published status list, verified with the JWKS, says INVALID.
+    reference = jwt.decode(issued.json()["assertion"], options={"verify_signature": False})["status"]["status_list"]
+    served = client.get(reference["uri"].removeprefix(gw.settings.issuer))
+    assert served.status_code == 200
+    listed = verify_status_list_token(
+        served.text,
+        uri=reference["uri"],
+        keys=parse_jwks(client.get("/.well-known/jwks.json").json()).keys,
+        issuer=gw.settings.issuer,
+    )
+    assert listed.status(reference["idx"]) == Status.INVALID
     # A second withdrawal has nothing to withdraw.
     assert client.delete("/v1/me/authorisation", headers=me).json()["code"] == "authorisation_missing"
 
