@@ -83,6 +83,7 @@ def test_approve_poll_and_signed_callback(client: TestClient, gw: Gateway, keys:
     assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
     page = client.get(f"/consent-requests/{rid}")
     assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+    assert "示例商业银行" in page.text and "loan_discount" in page.text and "<script" not in page.text
     assert client.get("/v1/consent-requests/crq_unknownunknown/qr.svg").status_code == 404
 
     shown = client.get(f"/v1/me/consent-requests/{rid}", headers=me).json()

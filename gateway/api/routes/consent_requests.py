@@ -88,6 +88,9 @@ async def _existing(gw: Gateway, request_id: str) -> str:
     return f"{gw.settings.issuer}/consent-requests/{request_id}"
 
 
+_LEVELS = {"tier": ("诚信等级", "the integrity tier only"), "score": ("诚信分及等级", "the score and the tier")}
+
+
 @router.get(
     "/v1/consent-requests/{request_id}/qr.svg",
     summary="The request's link as a QR code (SVG)",
@@ -119,12 +122,19 @@ async def qr_png(request_id: RequestId, gw: GatewayDep) -> Response:
     responses=PROBLEMS(404),
 )
 async def landing(request_id: RequestId, gw: GatewayDep) -> HTMLResponse:
-    await _existing(gw, request_id)
+    summary = await run_in_threadpool(service.request_exists, gw, request_id)
+    name = summary["partner_name"] or {"zh": "（未知机构）", "en": "(unknown partner)"}
+    level_zh, level_en = _LEVELS.get(summary["disclosure"], ("", ""))
+    esc = html.escape
     # No script, no form, no third-party content: the answer is given in the app, WeChat or a kiosk,
     # signed in with the real-name identity provider (POST /v1/me/consent-requests/{id}/approve).
     body = (
         "<!doctype html><html lang=zh><meta charset=utf-8><title>授权请求 Consent request</title>"
         "<h1>个人诚信分授权请求 / Integrity-score consent request</h1>"
+        f"<p><strong>{esc(name['zh'])}</strong> 请求查看您的{esc(level_zh)}，用途：{esc(summary['purpose'])}，"
+        f"有效期 {int(summary['valid_days'])} 天。状态：{esc(summary['status'])}</p>"
+        f"<p><strong>{esc(name['en'])}</strong> asks for {esc(level_en)}, purpose {esc(summary['purpose'])}, "
+        f"for {int(summary['valid_days'])} days. Status: {esc(summary['status'])}</p>"
         "<p>请在“绍兴信用”应用、微信或自助终端实名登录后查看并确认此请求。</p>"
         "<p>Open this request in the app, WeChat or a kiosk after real-name sign-in to read and answer it.</p>"
         f"<p><code>{html.escape(request_id)}</code></p></html>"

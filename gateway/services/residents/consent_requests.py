@@ -197,11 +197,22 @@ def _load(conn: Connection, request_id: str, *, for_update: bool = False) -> Any
     return conn.execute(stmt).first()
 
 
-def request_exists(gw: Gateway, request_id: str) -> None:
-    """:raises ConsentRequestNotFound: (404) no request has this id."""
+def request_exists(gw: Gateway, request_id: str) -> dict[str, Any]:
+    """Who asks for what (no personal data: a request names no person until it is answered).
+
+    :raises ConsentRequestNotFound: (404) no request has this id.
+    """
     with gw.engine.connect() as conn:
-        if _load(conn, request_id) is None:
-            raise ConsentRequestNotFound("There is no consent request with this id.")
+        row = _load(conn, request_id)
+    if row is None:
+        raise ConsentRequestNotFound("There is no consent request with this id.")
+    return {
+        "partner_name": partner_name(gw, row.partner_id),
+        "purpose": row.purpose,
+        "disclosure": row.disclosure,
+        "valid_days": row.valid_days,
+        "status": _status(row, utcnow()),
+    }
 
 
 def partner_view(gw: Gateway, principal: PartnerPrincipal, request_id: str) -> dict[str, Any]:
