@@ -32,6 +32,7 @@ __all__ = [
     "accepted_media_type",
     "describe_evidence",
     "evidence_path",
+    "owner_marker",
     "read_evidence",
     "store_evidence",
 ]
@@ -117,6 +118,11 @@ def _owner_marker(settings: Settings, sha256: str, owner: str) -> Path:
     # nor learn whether it exists). The name is a hash of the pair, not the person's key itself.
     tag = hashlib.sha256(f"{owner}:{sha256}".encode()).hexdigest()[:32]
     return evidence_path(settings, sha256).with_name(f"{sha256}.by-{tag}")
+
+
+def owner_marker(settings: Settings, sha256: str, owner: str) -> Path:
+    """The uploader's marker of a file (the retention run deletes it with the person; issue 9)."""
+    return _owner_marker(settings, sha256, owner)
 
 
 def store_evidence(settings: Settings, body: bytes, content_type: str | None, *, owner: str) -> EvidenceFile:

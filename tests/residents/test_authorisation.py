@@ -286,3 +286,27 @@ def test_officer_lookup_without_purpose_is_refused(client: TestClient, keys: dic
     ):
         resp = client.post("/v1/officer/score-lookups", json=body, headers=h(keys["officer"]))
         assert resp.status_code == 422 and resp.json()["code"] == "validation_failed"
+
+
+def test_retention_deletes_objection_evidence_files(client: TestClient, gw: Any, keys: dict[str, str]) -> None:
+    pdf = b"%PDF-1.7\n% evidence of a paid fine\n" + b"1" * 200
+    idn, name = make_id(seq=913), "卫三"
+    enrol_without_authorisation(client, keys, idn, name)
+    me = login(gw, idn, name)
+    client.post("/v1/me/authorisation", json={"channel": "app"}, headers=me).raise_for_status()
+    uploaded = client.post("/v1/me/evidence", content=pdf, headers={**me, "Content-Type": "application/pdf"})
+    assert uploaded.status_code in (200, 201), uploaded.text
+    digest = uploaded.json()["sha256"]
+    # The same file uploaded by someone else stays for them.
+    other = login(gw, make_id(seq=914), "卫四")
+    client.post("/v1/me/evidence", content=pdf, headers={**other, "Content-Type": "application/pdf"})
+    stored = gw.settings.data_dir / "evidence" / digest[:2] / digest
+    assert stored.exists() and len(list(stored.parent.glob(f"{digest}.by-*"))) == 2
+    client.delete("/v1/me/authorisation", headers=me).raise_for_status()
+    run_retention(gw, now=utcnow() + timedelta(days=31))
+    assert stored.exists() and len(list(stored.parent.glob(f"{digest}.by-*"))) == 1
+    # Once its last uploader is deleted too, the file goes.
+    client.post("/v1/me/authorisation", json={"channel": "app"}, headers=other).raise_for_status()
+    client.delete("/v1/me/authorisation", headers=other).raise_for_status()
+    report = run_retention(gw, now=utcnow() + timedelta(days=31))
+    assert report.evidence_files_deleted == 1 and not stored.exists()

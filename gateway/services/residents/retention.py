@@ -25,14 +25,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select
 
 from gateway.clock import as_utc, utcnow
+from gateway.config import Settings
 from gateway.scoring import RecordInput
 from gateway.scoring.eligibility import AUTHORISATION_ITEM, latest_record
 from gateway.services.context import Gateway
+from gateway.services.evidence import SHA256_HEX, owner_marker
 from gateway.store.audit import append_audit
 from gateway.store.tables import (
     disclosures,
@@ -57,6 +60,9 @@ class RetentionReport:
     unauthorised_records_deleted: int = 0
     unauthorised_people_deleted: int = 0
     rows_deleted: dict[str, int] = field(default_factory=dict)
+    evidence_files_deleted: int = 0
+    # The keyed hashes of the people deleted: needed to find their evidence files, never reported.
+    deleted_keys: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +70,7 @@ class RetentionReport:
             "unauthorised_records_deleted": self.unauthorised_records_deleted,
             "unauthorised_people_deleted": self.unauthorised_people_deleted,
             "rows_deleted": dict(sorted(self.rows_deleted.items())),
+            "evidence_files_deleted": self.evidence_files_deleted,
         }
 
 
@@ -89,6 +96,7 @@ def delete_people(conn: Connection, person_ids: Iterable[int], report: Retention
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
         keys = [k for (k,) in conn.execute(select(people.c.id_hash).where(people.c.id.in_(chunk)))]
+        report.deleted_keys.extend(keys)
         jtis = [j for (j,) in conn.execute(select(disclosures.c.jti).where(disclosures.c.person_key.in_(keys)))]
         for j in range(0, len(jtis), _CHUNK):
             part = jtis[j : j + _CHUNK]
@@ -162,6 +170,10 @@ def run_retention(gw: Gateway, *, now: datetime | None = None, actor: str = "ret
             )
         ]
         report.unauthorised_people_deleted = delete_people(conn, empty, report, now=now)
+        # Objection evidence lives in files (by SHA-256, one owner marker per uploader): the person's
+        # markers go, and a file goes with its last marker. Listed now, unlinked after the commit.
+        doomed = _evidence_of(gw.settings, report.deleted_keys)
+        report.evidence_files_deleted = sum(1 for path in doomed if not path.name.count(".by-"))
         append_audit(
             conn,
             actor_type="system",
@@ -171,4 +183,23 @@ def run_retention(gw: Gateway, *, now: datetime | None = None, actor: str = "ret
             target_ref=now.date().isoformat(),
             details=report.as_dict(),
         )
+    for path in doomed:
+        path.unlink(missing_ok=True)
     return report
+
+
+def _evidence_of(settings: Settings, keys: list[str]) -> list[Path]:
+    """The owner markers of ``keys`` and the evidence files no one else uploaded."""
+    root = settings.data_dir / "evidence"
+    if not keys or not root.is_dir():
+        return []
+    doomed: list[Path] = []
+    for path in root.glob("*/*"):
+        if "." in path.name or not SHA256_HEX.fullmatch(path.name):
+            continue
+        markers = set(path.parent.glob(f"{path.name}.by-*"))
+        mine = {m for m in (owner_marker(settings, path.name, key) for key in keys) if m in markers}
+        doomed.extend(sorted(mine))
+        if mine and mine == markers:
+            doomed.append(path)
+    return doomed
