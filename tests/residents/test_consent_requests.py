@@ -256,3 +256,12 @@ def test_withdrawal_deletes_requests_and_their_delivery_log(
         )
         assert left.scalar_one() == 0
     assert client.get(f"/v1/consent-requests/{rid}", headers=h(bank)).status_code == 404
+
+
+def test_unknown_notice_version_refuses_the_answer(client: TestClient, gw: Gateway, keys: dict[str, str]) -> None:
+    _, me = _resident(client, gw, keys, 950)
+    rid = _create(client, access_token(client, BANK)).json()["request_id"]
+    body = {"notice_id": "sx-disclosure-notice", "notice_version": "1999.1"}
+    resp = client.post(f"/v1/me/consent-requests/{rid}/approve", json=body, headers=me)
+    assert resp.status_code == 422 and resp.json()["code"] == "notice_version_unknown"
+    assert client.get(f"/v1/me/consent-requests/{rid}", headers=me).json()["status"] == "pending"
