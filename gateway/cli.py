@@ -127,10 +127,15 @@ def _progress(done: int, total: int) -> None:
 
 
 def _cmd_recompute(args: argparse.Namespace) -> int:
+    from gateway.services.residents.retention import run_retention
     from gateway.services.scoring import recompute_all
 
     gw = _gateway(args)
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    # Deletions first (issue 9): nobody whose records are due for deletion is scored again tonight.
+    retention = run_retention(gw, actor="recompute")
+    if not args.quiet:
+        print(f"retention: {_retention_line(retention.as_dict())}", file=sys.stderr)
     report = recompute_all(gw, as_of=as_of, chunk=args.chunk, progress=None if args.quiet else _progress)
     # The nightly recompute is also when status-list slots of long-expired assertions are freed.
     freed = gw.status_lists.purge_expired()
@@ -144,13 +149,30 @@ def _cmd_recompute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retention_line(report: dict[str, Any]) -> str:
+    return (
+        f"deleted {report['withdrawn_people_deleted']:,} people after a withdrawal, "
+        f"{report['unauthorised_records_deleted']:,} quarantined records and "
+        f"{report['unauthorised_people_deleted']:,} never-authorised people"
+    )
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from gateway.services.residents.retention import run_retention
+
+    gw = _gateway(args)
+    report = run_retention(gw, actor="cli-operator").as_dict()
+    print(json.dumps(report, indent=2) if args.json else _retention_line(report))
+    return 0
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from gateway.services.officer import score_view
 
     gw = _gateway(args)
     # "-" reads the number from standard input, keeping it out of the shell history.
     id_number = sys.stdin.readline().strip() if args.id_number == "-" else args.id_number
-    view = score_view(gw, "cli-operator", id_number)
+    view = score_view(gw, "cli-operator", id_number, purpose=args.purpose, case_ref=args.case)
     if args.json:
         print(json.dumps(view, ensure_ascii=False, indent=2))
         return 0
@@ -294,8 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="officer view of a person's score ('-' reads the ID number from stdin)")
     s.add_argument("id_number")
+    s.add_argument("--purpose", required=True, help="why the person is looked up (audited, shown to the person)")
+    s.add_argument("--case", required=True, help="the case reference (audited, shown to the person)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_score)
+
+    s = sub.add_parser("retention", help="delete what may no longer be kept (after withdrawals; quarantined records)")
+    rsub = s.add_subparsers(dest="action", required=True)
+    r = rsub.add_parser("run", help="run the deletions once and print the counts")
+    r.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_retention)
 
     s = sub.add_parser("synth", help="write a synthetic population as ingestible files")
     s.add_argument("--residents", type=int, required=True)

@@ -167,6 +167,10 @@ class Settings:
     admin_max_bytes: int = 1024 * 1024
     extra_body_limits: tuple[tuple[str, int], ...] = ()
     json_max_depth: int = 32
+    # issue 9: residents' scoring authorisation — how long records are kept after a withdrawal (so a
+    # pending objection can finish) and how long records about never-authorised people are kept.
+    retention_after_withdrawal_days: int = 30
+    unauthorised_retention_days: int = 180
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -251,6 +255,9 @@ class Settings:
             admin_max_bytes=_int(env, "GATEWAY_ADMIN_MAX_BYTES", 1024 * 1024, low=1024, high=64 << 20),
             extra_body_limits=_body_limits(env.get("GATEWAY_BODY_LIMITS", "")),
             json_max_depth=_int(env, "GATEWAY_JSON_MAX_DEPTH", 32, low=4, high=256),
+            # issue 9
+            retention_after_withdrawal_days=_int(env, "GATEWAY_RETENTION_AFTER_WITHDRAWAL_DAYS", 30, low=0, high=3650),
+            unauthorised_retention_days=_int(env, "GATEWAY_UNAUTHORISED_RETENTION_DAYS", 180, low=0, high=3650),
         )
 
     def body_limits(self) -> tuple[tuple[str, int], ...]:

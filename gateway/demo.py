@@ -5,7 +5,9 @@ collaborating unit obtains an access token with its own key (private_key_jwt) an
 records; 4. the tier distribution; 5. a credit officer looks up a score; 6. a resident signs in
 with the development identity provider and consents to Hangzhou's platform; 7. Hangzhou obtains a
 token, receives a signed assertion and verifies it offline with the published keys and schema;
-8. the resident reads who received what. Run it twice and ingestion reports duplicates only.
+8. the resident reads who received what; 9.–10. recognition and eligibility; 11. the example bank's
+consent request, approved by the resident, brings the assertion without any ID number sent;
+12. the resident's credit report. Run it twice and ingestion reports duplicates only.
 
 The partners' private keys come from ``tests/fixtures/partner-keys`` — development key pairs that
 protect nothing (see the README there).
@@ -137,7 +139,11 @@ def _first_scored(client: httpx.Client, officer_key: str, population: Path) -> d
         for n, resident in enumerate(csv.DictReader(fh)):
             resp = client.post(
                 "/v1/officer/score-lookups",
-                json={"id_number": resident["id_number"]},
+                json={
+                    "id_number": resident["id_number"],
+                    "purpose": "demo: checking the first scores",
+                    "case_reference": f"DEMO-{n + 1:03d}",
+                },
                 headers={"Authorization": f"Bearer {officer_key}"},
             )
             view = resp.json()
@@ -206,6 +212,48 @@ def _exchange(client: httpx.Client, gw: Gateway, resident: dict[str, str]) -> No
     print(
         f"8. the resident's disclosure log (GET /v1/me/disclosures): {len(rows)} entries, "
         f"latest to {rows[0]['audience'] if rows else '-'} for {rows[0]['purpose'] if rows else '-'}"
+    )
+
+
+def _consent_request(client: httpx.Client, gw: Gateway, resident: dict[str, str]) -> None:
+    """The bank asks; the resident approves in the app; the assertion arrives — no ID number sent."""
+    bank = {"Authorization": f"Bearer {_token(client, gw, 'sx-example-bank')}"}
+    request_body = {"purpose": "loan_discount", "disclosure": "tier", "valid_days": 30, "state": "loan-application-1"}
+    resp = client.post("/v1/consent-requests", json=request_body, headers=bank)
+    resp.raise_for_status()
+    req = resp.json()
+    rid = req["request_id"]
+    print(f"11. the example bank asks for consent (POST /v1/consent-requests, body {json.dumps(request_body)}):")
+    print(f"   request {rid[:12]}…, expires {req['expires_at']}; the resident opens {req['links']['web']}")
+    print(f"   (QR: {req['links']['qr']['svg']})")
+    id_token = DevIdentityProvider(gw.settings).issue_id_token(resident["id_number"], resident["name"])
+    me = {"Authorization": f"Bearer {id_token}"}
+    shown = client.get(f"/v1/me/consent-requests/{rid}", headers=me).json()
+    print(
+        f"   the resident reads it: {shown['partner']['name']['zh']} asks for {shown['purpose']}, "
+        f"{shown['disclosure']} only, {shown['valid_days']} days; "
+        f"notice {shown['notice']['id']} v{shown['notice']['version']}"
+    )
+    answer = client.post(f"/v1/me/consent-requests/{rid}/approve", json={"channel": "app"}, headers=me)
+    answer.raise_for_status()
+    polled = client.get(f"/v1/consent-requests/{rid}", headers=bank).json()
+    keys = parse_jwks(client.get("/.well-known/jwks.json").json()).keys
+    verified = verify_score_assertion(polled["assertion"], keys, issuer=gw.settings.issuer, audience="sx-example-bank")
+    c = verified.claims
+    sent = json.dumps(request_body) + rid
+    print(
+        f"   approved ({answer.json()['consent']}); the bank polls and receives a verified assertion: tier "
+        f"{c['tier']['code']} {c['tier']['label']['zh']}, pairwise sub {c['sub'][:10]}…, state {polled['state']}; "
+        f"ID number sent by the bank: {'yes' if resident['id_number'] in sent else 'none'}"
+    )
+    report = client.get("/v1/me/report", headers=me).json()
+    looks = report["lookups"]
+    explained = report["score"].get("what_would_change_my_tier") or {}
+    print(
+        f"12. the resident's credit report (GET /v1/me/report): {len(report['records'])} records, "
+        f"{len(report['score_history'])} computations, {len(looks['officer_lookups'])} officer look-ups, "
+        f"{len(looks['assertions_issued'])} assertions issued, {len(looks['consent_requests'])} consent requests; "
+        f"{explained.get('points_to_next_tier')} points to tier {explained.get('next_tier')}"
     )
 
 
@@ -310,6 +358,8 @@ def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
         if resident is not None:
             _exchange(client, gw, resident)
         _recognition(client, gw)
+        if resident is not None:
+            _consent_request(client, gw, resident)
         if serve:
             print(f"serving on http://127.0.0.1:{port} — Ctrl-C to stop")
             try:

@@ -221,3 +221,25 @@ class InvalidText(ValidationFailed):
 
     code = "invalid_text"
     title = "A text field holds characters that are not allowed"
+
+
+# --- issue 9 ---
+# Residents' own acts: the scoring authorisation, notices, consent requests, the credit report.
+
+
+class AuthorisationMissing(GatewayError):
+    """A disclosure consent (or a consent request's approval) needs a live scoring authorisation."""
+
+    code = "authorisation_missing"
+    title = "No live authorisation to be scored"
+    status = 409
+
+
+class NoticeVersionUnknown(ValidationFailed):
+    code = "notice_version_unknown"
+    title = "The notice or its version is not one the gateway published"
+
+
+class NoticeNotFound(NotFound):
+    code = "notice_not_found"
+    title = "No notice has this id and version"

@@ -39,14 +39,14 @@ def test_synth_ingest_recompute_score(cli_env: Settings, tmp_path: Path, capsys:
 
     with (out / "residents.csv").open(encoding="utf-8") as fh:
         resident = next(csv.DictReader(fh))
-    assert main(["score", resident["id_number"], "--json"]) == 0
+    assert main(["score", resident["id_number"], "--purpose", "loan review", "--case", "C-1", "--json"]) == 0
     view = json.loads(capsys.readouterr().out)
     assert view["person"]["name_masked"].startswith(resident["name"][0])
     assert resident["id_number"] not in json.dumps(view, ensure_ascii=False)
 
 
 def test_score_reports_problems_by_code(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["score", "330602199001011234"]) == 1
+    assert main(["score", "330602199001011234", "--purpose", "p", "--case", "c"]) == 1
     err = capsys.readouterr().err
     assert "invalid_id_number" in err and "330602199001011234" not in err
 

@@ -30,7 +30,7 @@ from gateway.services.context import Gateway
 from gateway.services.resident_identity import Resident
 from gateway.store import people as people_store
 from gateway.store.tables import audit_log, consents
-from tests.support import make_id
+from tests.support import authorise, make_id
 
 BANK = "sx-example-bank"
 CITY = "hangzhou-credit"
@@ -39,7 +39,9 @@ SCENIC = "sx-scenic-example"
 
 def _resident(gw: Gateway, idn: str, name: str = "张三") -> Resident:
     rid = parse_resident_id(idn)
-    return Resident(gw.hasher.id_hash(rid.normalised), gw.hasher.name_hash(name), mask_name(name), rid.birth_date)
+    resident = Resident(gw.hasher.id_hash(rid.normalised), gw.hasher.name_hash(name), mask_name(name), rid.birth_date)
+    authorise(gw, resident)  # a disclosure consent needs a live scoring authorisation (issue 9)
+    return resident
 
 
 def _person_id(gw: Gateway, resident: Resident) -> int:

@@ -17,6 +17,12 @@ PUBLIC = {
     "/v1/published",  # issue 16: the signed public documents and the incentive catalogue
     "/v1/published/{name}",
     "/v1/programmes",
+    # issue 9: privacy notices are public; a consent request's QR codes and landing page carry only its
+    # unguessable link (the answer needs the resident's ID token).
+    "/notices/{notice_id}",
+    "/consent-requests/{request_id}",
+    "/v1/consent-requests/{request_id}/qr.svg",
+    "/v1/consent-requests/{request_id}/qr.png",
 }
 
 

@@ -72,6 +72,10 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
         issued = 0
         for person in residents[:40]:
             id_token = DevIdentityProvider(gw.settings).issue_id_token(person["id_number"], person["name"])
+            # The resident authorises scoring in the app first (issue 9), then consents.
+            client.post(
+                "/v1/me/authorisation", json={"channel": "app"}, headers={"Authorization": f"Bearer {id_token}"}
+            ).raise_for_status()
             client.post(
                 "/v1/me/consents",
                 json={
@@ -95,7 +99,7 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
             issued += resp.status_code == 201
         assert issued > 10
     recompute_all(gw, as_of=date(2026, 6, 1))
-    score_view(gw, "officer-scan", residents[0]["id_number"])
+    score_view(gw, "officer-scan", residents[0]["id_number"], purpose="privacy scan", case_ref="SCAN-1")
 
     stored = _dump_database(gw)
     logged = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records).encode("utf-8")

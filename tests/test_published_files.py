@@ -20,6 +20,7 @@ DATA = [
     ("catalogue.schema.json", sorted((PROJECT_ROOT / "gateway" / "catalogue").glob("*.json"))),
     ("scoring-model.schema.json", sorted((PROJECT_ROOT / "gateway" / "scoring" / "models").glob("*.json"))),
     ("programme.schema.json", sorted((PROJECT_ROOT / "partners" / "programmes").glob("*.json"))),
+    ("notice.schema.json", sorted((PROJECT_ROOT / "gateway" / "services" / "residents" / "notices").glob("*.json"))),
 ]
 
 

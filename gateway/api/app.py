@@ -13,7 +13,10 @@ from gateway.api.cache_control import NoStoreMiddleware
 from gateway.api.json_body import JsonBodyMiddleware
 from gateway.api.openapi_fixups import install_openapi_fixups
 from gateway.api.problems import install_problem_handlers
+from gateway.api.routes import authorisation as authorisation_routes
+from gateway.api.routes import consent_requests as consent_request_routes
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
+from gateway.api.routes import report as report_routes
 from gateway.api.routes.admin import router as admin_router
 from gateway.api.routes.model_admin import router as model_admin_router
 from gateway.api.routes.programme_admin import router as programme_admin_router
@@ -65,6 +68,9 @@ def build_app() -> FastAPI:
     app.include_router(model_admin_router)
     app.include_router(publication_router)
     web.install(app)  # issue 11: the console and the residents' pages
+    app.include_router(authorisation_routes.router)
+    app.include_router(report_routes.router)
+    app.include_router(consent_request_routes.router)
     return app
 
 

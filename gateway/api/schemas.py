@@ -57,6 +57,7 @@ _DESCRIPTIONS = {
     403: "Not permitted",
     404: "Not found",
     409: "Conflict with the current state",
+    410: "Gone (expired)",
     412: "Precondition failed",
     413: "Payload too large",
     415: "Unsupported media type",
@@ -95,6 +96,10 @@ class BatchResultOut(BaseModel):
 class ScoreLookupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id_number: str = Field(min_length=1, max_length=32, description="18-character resident ID number")
+    purpose: str = Field(
+        min_length=3, max_length=256, description="Why the person is looked up (audited, shown in their credit report)."
+    )
+    case_reference: str = Field(min_length=1, max_length=64, description="The case reference (audited, shown too).")
 
 
 class SelfReportDecisionIn(BaseModel):

@@ -37,6 +37,7 @@ CIVIL_CAPACITY_ITEM = "civil_capacity"
 ELIGIBILITY_ITEMS = frozenset({AUTHORISATION_ITEM, RESIDENCY_ITEM, CIVIL_CAPACITY_ITEM})
 
 _GRANTED = "granted"
+_WITHDRAWN = "withdrawn"
 _HOUSEHOLD_REGISTRATION = "household_registration"
 _RESIDENCE_PERMIT = "residence_permit"
 _NOT_FULL_CAPACITY = frozenset({"limited", "none"})
@@ -47,6 +48,9 @@ class Ineligibility(StrEnum):
     """Why a person has no score, in the order the checks run."""
 
     NO_AUTHORISATION = "no_authorisation"
+    # The resident withdrew: officers and partners see "no score" with this reason until the
+    # records are deleted (issue 9; gateway.services.residents.retention).
+    AUTHORISATION_WITHDRAWN = "authorisation_withdrawn"
     UNDER_AGE = "under_age"
     NOT_RESIDENT = "not_resident"
     NO_FULL_CIVIL_CAPACITY = "no_full_civil_capacity"
@@ -61,9 +65,15 @@ def latest_record(records: Sequence[RecordInput] | None) -> RecordInput | None:
         return records[0]
     best: RecordInput | None = None
     for record in records:
-        if best is None or (record.occurred_at, record.ref) > (best.occurred_at, best.ref):
+        if best is None or _order(record) > _order(best):
             best = record
     return best
+
+
+def _order(record: RecordInput) -> tuple[date, int, str]:
+    # Store refs are "r:<row id>": comparing them as text would put r:100 before r:99, so the
+    # length comes first (a later row of the same day wins, as the database inserted it later).
+    return (record.occurred_at, len(record.ref), record.ref)
 
 
 def eligibility_reason(
@@ -79,6 +89,8 @@ def eligibility_reason(
     on or before ``as_of`` (the engine has grouped them that way anyway).
     """
     authorisation = latest_record(authorisations)
+    if authorisation is not None and authorisation.code == _WITHDRAWN:
+        return Ineligibility.AUTHORISATION_WITHDRAWN
     if (
         authorisation is None
         or authorisation.code != _GRANTED

@@ -24,6 +24,8 @@ from gateway.partners import Partner
 from gateway.services.context import Gateway
 from gateway.services.publication.purposes import PURPOSE_CODES
 from gateway.services.resident_identity import Resident
+from gateway.services.residents.authorisation import require_live_authorisation
+from gateway.services.residents.notices import Notice, check_notice
 from gateway.services.status_lists import revoke_consent_assertions
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
@@ -49,6 +51,7 @@ __all__ = [
     "consent_view",
     "find_live_consent",
     "grant_consent",
+    "insert_consent",
     "list_consents",
     "partner_name",
     "revoke_consent",
@@ -214,12 +217,17 @@ def grant_consent(
     valid_days: int | None = None,
     expires_at: datetime | None = None,
     channel: str,
+    notice_id: str | None = None,
+    notice_version: str | None = None,
 ) -> dict[str, Any]:
     """Record the resident's consent to disclose to ``audience`` for ``purposes``.
 
     Without ``valid_days`` and ``expires_at`` the consent lasts 180 days; never more than 365.
+    The disclosure notice shown (PIPL Art. 23) is recorded with the grant: the newest one unless named.
 
     :raises ConsentInvalid: (422) a subclass naming what is wrong.
+    :raises NoticeVersionUnknown: (422) the notice named is not a published disclosure notice.
+    :raises AuthorisationMissing: (409) the resident has no live scoring authorisation (issue 9).
     """
     partner = _audience(gw, audience)
     chosen = _purposes(partner, purposes)
@@ -232,49 +240,26 @@ def grant_consent(
         )
     if channel not in CHANNELS:
         raise UnknownChannel("The channel is app, wechat or kiosk.", channels=sorted(CHANNELS))
+    notice = check_notice("disclosure", notice_id, notice_version)
     now = utcnow()
     until = _expiry(now, valid_days, expires_at)
-    consent_id = "cns_" + secrets.token_urlsafe(16)
     new_person = people_store.NewPerson(resident.id_hash, resident.name_hash, resident.name_masked, resident.birth_date)
     with gw.engine.begin() as conn:
         person = people_store.ensure_people(conn, [new_person])[resident.id_hash]
-        consent = ConsentRow(
-            id=consent_id,
+        # Nothing is disclosed about a person who has not authorised scoring (measure 一(一)); the
+        # lock makes a withdrawal racing this grant wait (the rollback undoes the person row too).
+        people_store.lock_people(conn, [person.id])
+        require_live_authorisation(conn, person.id)
+        consent = insert_consent(
+            conn,
             person_id=person.id,
-            audience=partner.id,
-            purposes=tuple(chosen),
+            partner=partner,
+            purposes=chosen,
             disclosure=disclosure,
             channel=channel,
-            created_at=now,
-            expires_at=until,
-            revoked_at=None,
-        )
-        conn.execute(
-            insert(consents).values(
-                id=consent.id,
-                person_id=consent.person_id,
-                audience=consent.audience,
-                purposes=chosen,
-                disclosure=consent.disclosure,
-                channel=consent.channel,
-                created_at=consent.created_at,
-                expires_at=consent.expires_at,
-            )
-        )
-        append_audit(
-            conn,
-            actor_type="resident",
-            actor_id=str(person.id),
-            action="consent.grant",
-            target_type="consent",
-            target_ref=consent_id,
-            details={
-                "audience": partner.id,
-                "purposes": chosen,
-                "disclosure": disclosure,
-                "channel": channel,
-                "expires_at": until.isoformat(),
-            },
+            now=now,
+            until=until,
+            notice=notice,
         )
     return consent_view(gw, consent, now)
 
@@ -366,3 +351,63 @@ def find_live_consent(
         if purpose in row.purposes and row.expires_at > now:
             return row
     return None
+
+
+def insert_consent(
+    conn: Connection,
+    *,
+    person_id: int,
+    partner: Partner,
+    purposes: Sequence[str],
+    disclosure: str,
+    channel: str,
+    now: datetime,
+    until: datetime,
+    notice: Notice,
+    request_id: str | None = None,
+) -> ConsentRow:
+    """Write one consent and its audit entry in the caller's transaction (checked arguments only:
+    :func:`grant_consent` and the approval of a partner's consent request both end here)."""
+    consent = ConsentRow(
+        id="cns_" + secrets.token_urlsafe(16),
+        person_id=person_id,
+        audience=partner.id,
+        purposes=tuple(purposes),
+        disclosure=disclosure,
+        channel=channel,
+        created_at=now,
+        expires_at=until,
+        revoked_at=None,
+    )
+    conn.execute(
+        insert(consents).values(
+            id=consent.id,
+            person_id=person_id,
+            audience=partner.id,
+            purposes=list(purposes),
+            disclosure=disclosure,
+            channel=channel,
+            created_at=now,
+            expires_at=until,
+        )
+    )
+    details: dict[str, Any] = {
+        "audience": partner.id,
+        "purposes": list(purposes),
+        "disclosure": disclosure,
+        "channel": channel,
+        "expires_at": until.isoformat(),
+        "notice": notice.ref(),
+    }
+    if request_id is not None:
+        details["consent_request"] = request_id
+    append_audit(
+        conn,
+        actor_type="resident",
+        actor_id=str(person_id),
+        action="consent.grant",
+        target_type="consent",
+        target_ref=consent.id,
+        details=details,
+    )
+    return consent

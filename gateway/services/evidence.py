@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from gateway.clock import utcnow
 from gateway.config import Settings
@@ -41,6 +41,7 @@ __all__ = [
     "EvidenceTypeNotAllowed",
     "EvidenceUnknown",
     "accepted_media_type",
+    "delete_evidence_of",
     "describe_evidence",
     "import_evidence_files",
     "read_evidence",
@@ -140,6 +141,30 @@ def _keep(conn: Connection, digest: str, media: str, body: bytes, owner_tag: str
             sha256=digest, owner_tag=owner_tag, created_at=now
         )
     )
+
+
+def delete_evidence_of(conn: Connection, owners: list[str]) -> int:
+    """Forget what ``owners`` (people's keyed hashes) uploaded, in the caller's transaction: their
+    owner rows go, and a file goes with its last owner (the retention run; issue 9). Returns the
+    number of files deleted."""
+    if not owners:
+        return 0
+    rows = conn.execute(select(evidence_owners.c.sha256, evidence_owners.c.owner_tag)).all()
+    held: dict[str, set[str]] = {}
+    for sha, tag in rows:
+        held.setdefault(sha, set()).add(tag)
+    files_gone = 0
+    for sha, tags in held.items():
+        mine = {_owner_tag(sha, owner) for owner in owners} & tags
+        if not mine:
+            continue
+        conn.execute(
+            delete(evidence_owners).where(evidence_owners.c.sha256 == sha, evidence_owners.c.owner_tag.in_(mine))
+        )
+        if mine == tags:
+            conn.execute(delete(evidence_files).where(evidence_files.c.sha256 == sha))
+            files_gone += 1
+    return files_gone
 
 
 def store_evidence(gw: Gateway, body: bytes, content_type: str | None, *, owner: str) -> EvidenceFile:

@@ -26,8 +26,9 @@ from gateway.config import PROJECT_ROOT
 from gateway.errors import InvalidResidentId, MalformedBody, PayloadTooLarge, UnsupportedMediaType
 from gateway.partners import Partner
 from gateway.privacy import mask_name
-from gateway.scoring import parse_resident_id
+from gateway.scoring import Ineligibility, parse_resident_id
 from gateway.services.context import Gateway, today_in_shaoxing, utcnow
+from gateway.services.residents.authorisation import end_disclosures
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import records as records_store
@@ -269,7 +270,11 @@ def ingest_batch(
             else:
                 result.duplicates.append(c.index)
         if recompute and touched:
-            result.people_rescored = len(recompute_people(conn, gw, touched, trigger="ingest", as_of=as_of))
+            rescored = recompute_people(conn, gw, touched, trigger="ingest", as_of=as_of)
+            result.people_rescored = len(rescored)
+            # A withdrawal recorded at the credit centre's counter cascades as one given in the app.
+            withdrawn = [pid for pid, r in rescored if r.reason == Ineligibility.AUTHORISATION_WITHDRAWN]
+            end_disclosures(conn, withdrawn, now=utcnow())
         append_audit(
             conn,
             actor_type="unit",

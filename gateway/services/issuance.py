@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 from gateway.clock import as_utc, today_in_shaoxing, utcnow
 from gateway.errors import PermissionDenied
 from gateway.exchange import TYP_SCORE_ASSERTION, sign
+from gateway.exchange.keys import SigningKey
 from gateway.exchange.tiers import UNRATED
+from gateway.partners import Partner
 from gateway.scoring import parse_resident_id
-from gateway.services.consents import find_live_consent
+from gateway.services.consents import ConsentRow, find_live_consent
 from gateway.services.context import Gateway
 from gateway.services.oauth import PartnerPrincipal
 from gateway.services.rights.disputes import suspend_new_assertion
@@ -37,9 +39,11 @@ __all__ = [
     "JURISDICTION",
     "DisclosureLevelNotAllowed",
     "DisclosureRefused",
+    "IdNumberLookupNotAllowed",
     "IssuedAssertion",
     "PurposeNotAllowed",
     "issue_assertion",
+    "issue_under_consent",
     "local_scheme_id",
 ]
 
@@ -55,6 +59,11 @@ class DisclosureRefused(PermissionDenied):
 class PurposeNotAllowed(PermissionDenied):
     code = "purpose_not_allowed"
     title = "The purpose is not among the partner's allowed purposes"
+
+
+class IdNumberLookupNotAllowed(PermissionDenied):
+    code = "id_number_lookup_not_allowed"
+    title = "This partner starts from a consent request, not from an ID number"
 
 
 class DisclosureLevelNotAllowed(PermissionDenied):
@@ -102,6 +111,10 @@ def issue_assertion(
     :raises DisclosureRefused: anything about the person prevents issuing (403, one wording).
     """
     partner = principal.partner
+    if not partner.document.get("lookup_by_id_number", False):
+        # Only partners the registry allows may name people by ID number (issue 9): the others ask
+        # the resident through a consent request and never hold the number.
+        raise IdNumberLookupNotAllowed("Start from a consent request (POST /v1/consent-requests).")
     if purpose not in principal.scopes:
         raise PurposeNotAllowed("The access token does not allow this purpose.")
     if disclosure not in partner.allowed_disclosure:
@@ -129,71 +142,106 @@ def issue_assertion(
             now=now,
             for_update=True,
         )
-        current = scores_store.get_current(conn, person_id)
-        if not (name_ok and consent is not None and current is not None):
+        if not (name_ok and consent is not None):
             raise DisclosureRefused(_REFUSAL)
-        if current.model_version != gw.model.version or current.as_of != today_in_shaoxing():
-            # A score from an older model or an earlier day may no longer be true (records age out).
-            recompute_people(conn, gw, [person_id], trigger="issuance")
-            current = scores_store.get_current(conn, person_id)
-        if current is None or not current.eligible or current.score is None or current.tier is None:
-            raise DisclosureRefused(_REFUSAL)
-        tier = next(t for t in gw.model.tiers if t.code == current.tier)
-        scheme = local_scheme_id(current.model_version)
-        crosswalk = gw.mappings.crosswalk_for(scheme)
-        level = crosswalk.common_level(tier.code) if crosswalk else UNRATED
-        lifetime = timedelta(seconds=gw.settings.assertion_lifetime)
-        expires_at = min(now + lifetime, as_utc(consent.expires_at))
-        jti = secrets.token_urlsafe(18)
-        claims: dict[str, Any] = {
-            "iss": gw.settings.issuer,
-            "sub": gw.hasher.pairwise_subject(id_hash, partner.id),
-            "aud": partner.id,
-            "iat": int(now.timestamp()),
-            "nbf": int(now.timestamp()),
-            "exp": int(expires_at.timestamp()),
-            "jti": jti,
-            "purpose": purpose,
-            "tier": {
-                "scheme": scheme,
-                "code": tier.code,
-                "label": {"zh": tier.label_zh, "en": tier.label_en},
-            },
-            "regional_tier": {
-                "scheme": COMMON_SCHEME,
-                "level": level,
-                "crosswalk": {
-                    "id": crosswalk.id if crosswalk else "none",
-                    "version": str(crosswalk.version if crosswalk else 0),
-                },
-            },
-            "score_as_of": int(as_utc(current.computed_at).timestamp()),
-            "consent": consent.id,
-            "jurisdiction": JURISDICTION,
-        }
-        # The status slot commits with the assertion, so every issued assertion can be revoked.
-        list_id, idx = gw.status_lists.allocate(conn, jti=jti, expires_at=expires_at)
-        claims["status"] = {"status_list": {"idx": idx, "uri": gw.status_lists.uri(list_id)}}
-        if disclosure == "score":
-            claims["score"] = {"value": current.score, "max": 1000, "model": current.model_version}
-        token = sign(claims, key, TYP_SCORE_ASSERTION)
-        conn.execute(
-            insert(disclosures).values(
-                person_key=id_hash,
-                audience=partner.id,
-                purpose=purpose,
-                disclosure=disclosure,
-                consent_id=consent.id,
-                jti=jti,
-                kid=key.kid,
-                tier=tier.code,
-                score_id=current.score_id,
-                issued_at=now,
-                expires_at=expires_at,
-                status_list=list_id,
-                status_idx=idx,
-            )
+        issued = issue_under_consent(
+            conn,
+            gw,
+            partner,
+            person_id=person_id,
+            id_hash=id_hash,
+            consent=consent,
+            purpose=purpose,
+            disclosure=disclosure,
+            key=key,
+            now=now,
         )
-        # Issue 14: an assertion issued while an objection disputes its tier is suspended at once.
-        suspend_new_assertion(conn, person_id=person_id, jti=jti, score_id=current.score_id, now=now)
+    return issued
+
+
+def issue_under_consent(
+    conn: Connection,
+    gw: Gateway,
+    partner: Partner,
+    *,
+    person_id: int,
+    id_hash: str,
+    consent: ConsentRow,
+    purpose: str,
+    disclosure: str,
+    key: SigningKey,
+    now: datetime,
+) -> IssuedAssertion:
+    """Sign one assertion about a known person under ``consent``, in the caller's transaction (the
+    ID-number flow above and a resident's approval of a consent request both end here).
+
+    :raises DisclosureRefused: the person has no current eligible score (403, the one wording).
+    """
+    current = scores_store.get_current(conn, person_id)
+    if current is None:
+        raise DisclosureRefused(_REFUSAL)
+    if current.model_version != gw.model.version or current.as_of != today_in_shaoxing():
+        # A score from an older model or an earlier day may no longer be true (records age out).
+        recompute_people(conn, gw, [person_id], trigger="issuance")
+        current = scores_store.get_current(conn, person_id)
+    if current is None or not current.eligible or current.score is None or current.tier is None:
+        raise DisclosureRefused(_REFUSAL)
+    tier = next(t for t in gw.model.tiers if t.code == current.tier)
+    scheme = local_scheme_id(current.model_version)
+    crosswalk = gw.mappings.crosswalk_for(scheme)
+    level = crosswalk.common_level(tier.code) if crosswalk else UNRATED
+    lifetime = timedelta(seconds=gw.settings.assertion_lifetime)
+    expires_at = min(now + lifetime, as_utc(consent.expires_at))
+    jti = secrets.token_urlsafe(18)
+    claims: dict[str, Any] = {
+        "iss": gw.settings.issuer,
+        "sub": gw.hasher.pairwise_subject(id_hash, partner.id),
+        "aud": partner.id,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": jti,
+        "purpose": purpose,
+        "tier": {
+            "scheme": scheme,
+            "code": tier.code,
+            "label": {"zh": tier.label_zh, "en": tier.label_en},
+        },
+        "regional_tier": {
+            "scheme": COMMON_SCHEME,
+            "level": level,
+            "crosswalk": {
+                "id": crosswalk.id if crosswalk else "none",
+                "version": str(crosswalk.version if crosswalk else 0),
+            },
+        },
+        "score_as_of": int(as_utc(current.computed_at).timestamp()),
+        "consent": consent.id,
+        "jurisdiction": JURISDICTION,
+    }
+    # The status slot commits with the assertion, so every issued assertion can be revoked.
+    list_id, idx = gw.status_lists.allocate(conn, jti=jti, expires_at=expires_at)
+    claims["status"] = {"status_list": {"idx": idx, "uri": gw.status_lists.uri(list_id)}}
+    if disclosure == "score":
+        claims["score"] = {"value": current.score, "max": 1000, "model": current.model_version}
+    token = sign(claims, key, TYP_SCORE_ASSERTION)
+    conn.execute(
+        insert(disclosures).values(
+            person_key=id_hash,
+            audience=partner.id,
+            purpose=purpose,
+            disclosure=disclosure,
+            consent_id=consent.id,
+            jti=jti,
+            kid=key.kid,
+            tier=tier.code,
+            score_id=current.score_id,
+            issued_at=now,
+            expires_at=expires_at,
+            status_list=list_id,
+            status_idx=idx,
+        )
+    )
+    # Issue 14: an assertion issued while an objection disputes its tier is suspended at once.
+    suspend_new_assertion(conn, person_id=person_id, jti=jti, score_id=current.score_id, now=now)
     return IssuedAssertion(assertion=token, jti=jti, issued_at=now, expires_at=expires_at)

@@ -33,6 +33,10 @@ INELIGIBILITY_LABELS: Final = {
         "zh": "尚未实名认证并授权评分",
         "en": "No real-name authorisation to be scored has been recorded",
     },
+    "authorisation_withdrawn": {
+        "zh": "本人已撤回评分授权",
+        "en": "You withdrew your authorisation to be scored",
+    },
     "under_age": {"zh": "未满18周岁", "en": "Under 18 years of age"},
     "not_resident": {
         "zh": "无本市户籍或有效居住证",

@@ -10,6 +10,8 @@ from sqlalchemy import select, update
 from gateway.errors import Conflict, NotFound
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway, utcnow
+from gateway.services.residents.authorisation import authorisation_state
+from gateway.services.residents.lookups import record_officer_lookup, statements_for
 from gateway.services.rights.disputes import load_marks
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
@@ -53,8 +55,21 @@ def _record_details(conn: Any, refs: set[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def score_view(gw: Gateway, officer_id: str, id_number: str) -> dict[str, Any]:
-    """The officer view of a person's current score: tier, breakdown and the records that counted.
+def score_view(
+    gw: Gateway,
+    officer_id: str,
+    id_number: str,
+    *,
+    purpose: str,
+    case_ref: str,
+) -> dict[str, Any]:
+    """The officer view of a person's current score: tier, breakdown, the records that counted and
+    the resident's personal statements on them.
+
+    Every look-up states its purpose and a case reference; both are audited and kept with the
+    answer given, which the resident sees in their credit report (PIPL Art. 45; measure 四(三)).
+    A person who never authorised scoring is not shown (their records are quarantined): the
+    answer is the same 404 as for a person the gateway does not know.
 
     :raises InvalidResidentId: when the number breaks GB 11643.
     :raises NotFound: when the gateway holds no score for the person.
@@ -63,22 +78,33 @@ def score_view(gw: Gateway, officer_id: str, id_number: str) -> dict[str, Any]:
     with gw.engine.begin() as conn:
         person = people_store.find_person(conn, gw.hasher.id_hash(rid.normalised))
         current = scores_store.get_current(conn, person.id) if person else None
-        if person is None or current is None:
-            raise NotFound("The gateway holds no score for this person.")
-        history = scores_store.get_history_row(conn, current.score_id) or {}
-        breakdown = list(history.get("breakdown") or [])
-        refs = {ref for entry in breakdown for ref in entry["records"]}
-        details = _record_details(conn, refs)
-        marks = load_marks(conn, [person.id])  # issue 14: disputed records and cannot-confirm notes
-        append_audit(
-            conn,
-            actor_type="officer",
-            actor_id=officer_id,
-            action="score.view",
-            target_type="person",
-            target_ref=str(person.id),
-            details={"score_id": current.score_id},
-        )
+        shown = person is not None and current is not None and authorisation_state(conn, person.id).ever_granted
+        if person is not None:
+            answer: dict[str, Any] = (
+                {"eligible": current.eligible, "reason": current.reason, "tier": current.tier, "score": current.score}
+                if shown and current is not None
+                else {"answer": "not_found"}
+            )
+            record_officer_lookup(conn, person.id, officer_id, purpose=purpose, case_ref=case_ref, answer=answer)
+        if person is not None and current is not None and shown:
+            history = scores_store.get_history_row(conn, current.score_id) or {}
+            breakdown = list(history.get("breakdown") or [])
+            refs = {ref for entry in breakdown for ref in entry["records"]}
+            details = _record_details(conn, refs)
+            statements = statements_for(conn, person.id)
+            marks = load_marks(conn, [person.id])  # issue 14: disputed records and cannot-confirm notes
+            append_audit(
+                conn,
+                actor_type="officer",
+                actor_id=officer_id,
+                action="score.view",
+                target_type="person",
+                target_ref=str(person.id),
+                details={"score_id": current.score_id, "purpose": purpose, "case_ref": case_ref},
+            )
+    # A known person's refused look-up has committed above: it is still a look-up about them.
+    if person is None or current is None or not shown:
+        raise NotFound("The gateway holds no score for this person.")
     tier = next((t for t in gw.model.tiers if t.code == current.tier), None)
     view = {
         "person": {"ref": str(person.id), "name_masked": person.name_masked},
@@ -93,6 +119,7 @@ def score_view(gw: Gateway, officer_id: str, id_number: str) -> dict[str, Any]:
         "breakdown": [
             {**entry, "records": [{"ref": r, **details.get(r, {})} for r in entry["records"]]} for entry in breakdown
         ],
+        "personal_statements": statements,
     }
     return marks.apply(view)
 

@@ -348,6 +348,7 @@ eligibility_decisions = Table(
 )
 from gateway.store import tables_hardening as _tables_hardening  # noqa: E402,F401
 from gateway.store import tables_publication as _tables_publication  # noqa: E402,F401  (issue 16)
+from gateway.store import tables_residents as _tables_residents  # noqa: E402,F401
 from gateway.store import tables_rights as _tables_rights  # noqa: E402,F401
 from gateway.store import tables_scaleout as _tables_scaleout  # noqa: E402,F401
 from gateway.store import tables_web as _tables_web  # noqa: E402,F401  (issue 11: web sessions)

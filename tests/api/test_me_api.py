@@ -78,6 +78,8 @@ def test_consents_over_http(client: TestClient, gw: Gateway, caplog: pytest.LogC
     caplog.set_level(logging.DEBUG)
     idn, name = make_id(seq=703), "钱七"
     me = _login(gw, idn, name)
+    # A disclosure consent needs the scoring authorisation first (issue 9).
+    assert client.post("/v1/me/authorisation", json={"channel": "app"}, headers=me).status_code == 200
     resp = client.post("/v1/me/consents", json=_consent_body(disclosure="score", valid_days=90), headers=me)
     assert resp.status_code == 201, resp.text
     granted = resp.json()
@@ -164,11 +166,11 @@ def test_my_score_shows_my_own_breakdown(client: TestClient, gw: Gateway, caplog
 
 
 def test_my_score_says_why_there_is_none(client: TestClient, gw: Gateway) -> None:
-    # Known only through a consent: not scored yet.
+    # A consent without a scoring authorisation is refused (issue 9) and leaves nothing behind.
     fresh = _login(gw, make_id(seq=713), "周九")
-    assert client.post("/v1/me/consents", json=_consent_body(), headers=fresh).status_code == 201
-    view = client.get("/v1/me/score", headers=fresh).json()
-    assert view["status"] == "not_scored" and "score" not in view
+    refused = client.post("/v1/me/consents", json=_consent_body(), headers=fresh)
+    assert refused.status_code == 409 and refused.json()["code"] == "authorisation_missing"
+    assert client.get("/v1/me/score", headers=fresh).json()["code"] == "person_unknown"
 
     # Reported by a unit, but never authorised to be scored: ineligible with the reason.
     idn, name = make_id(seq=714), "李四"

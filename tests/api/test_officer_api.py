@@ -10,6 +10,7 @@ from gateway.store.tables import audit_log, information_records
 from tests.support import basic_records, make_id, record
 
 LOOKUP = "/v1/officer/score-lookups"
+WHY = {"purpose": "loan application review", "case_reference": "CASE-2026-001"}
 
 
 def _h(key: str) -> dict[str, str]:
@@ -24,7 +25,7 @@ def _enrol(client: TestClient, keys: dict[str, str], idn: str, name: str, prefix
 def test_officer_sees_score_tier_and_breakdown(client: TestClient, keys: dict[str, str], gw: Gateway) -> None:
     idn = make_id(seq=511)
     _enrol(client, keys, idn, "孙八", "p511")
-    resp = client.post(LOOKUP, json={"id_number": idn.lower()}, headers=_h(keys["officer"]))
+    resp = client.post(LOOKUP, json={"id_number": idn.lower(), **WHY}, headers=_h(keys["officer"]))
     assert resp.status_code == 200
     view = resp.json()
     assert view["eligible"] is True and view["person"]["name_masked"] == "孙*"
@@ -39,22 +40,22 @@ def test_officer_sees_score_tier_and_breakdown(client: TestClient, keys: dict[st
 
 def test_lookup_problems(client: TestClient, keys: dict[str, str]) -> None:
     bad = make_id(seq=512)[:17] + ("0" if make_id(seq=512)[17] != "0" else "1")
-    resp = client.post(LOOKUP, json={"id_number": bad}, headers=_h(keys["officer"]))
+    resp = client.post(LOOKUP, json={"id_number": bad, **WHY}, headers=_h(keys["officer"]))
     assert resp.status_code == 422 and resp.json()["code"] == "invalid_id_number"
     assert bad not in resp.text
-    resp = client.post(LOOKUP, json={"id_number": make_id(seq=513)}, headers=_h(keys["officer"]))
+    resp = client.post(LOOKUP, json={"id_number": make_id(seq=513), **WHY}, headers=_h(keys["officer"]))
     assert resp.status_code == 404
     # A unit's access token is not an officer credential.
-    resp = client.post(LOOKUP, json={"id_number": make_id(seq=513)}, headers=_h(keys["sx-transport"]))
+    resp = client.post(LOOKUP, json={"id_number": make_id(seq=513), **WHY}, headers=_h(keys["sx-transport"]))
     assert resp.status_code == 401
-    resp = client.post(LOOKUP, json={"id_number": 12345}, headers=_h(keys["officer"]))
+    resp = client.post(LOOKUP, json={"id_number": 12345, **WHY}, headers=_h(keys["officer"]))
     assert resp.status_code == 422 and "12345" not in resp.text
 
 
 def test_self_report_verified_then_counts(client: TestClient, keys: dict[str, str], gw: Gateway) -> None:
     idn = make_id(seq=521)
     _enrol(client, keys, idn, "周九", "p521")
-    before = client.post(LOOKUP, json={"id_number": idn}, headers=_h(keys["officer"])).json()["score"]
+    before = client.post(LOOKUP, json={"id_number": idn, **WHY}, headers=_h(keys["officer"])).json()["score"]
     batch = [record("volunteer_service", {"hours": 20}, ref="self-1", id_number=idn, name="周九")]
     assert client.post("/v1/ingest/records", json=batch, headers=_h(keys["sx-self-report"])).json()["accepted"] == 1
     with gw.engine.connect() as conn:
@@ -64,7 +65,7 @@ def test_self_report_verified_then_counts(client: TestClient, keys: dict[str, st
     url = f"/v1/officer/self-reports/{rid}/decision"
     resp = client.post(url, json={"decision": "verified", "reason": "证明材料核实无误"}, headers=_h(keys["officer"]))
     assert resp.status_code == 200 and resp.json()["status"] == "valid"
-    after = client.post(LOOKUP, json={"id_number": idn}, headers=_h(keys["officer"])).json()["score"]
+    after = client.post(LOOKUP, json={"id_number": idn, **WHY}, headers=_h(keys["officer"])).json()["score"]
     assert after > before
     again = client.post(url, json={"decision": "rejected", "reason": "x"}, headers=_h(keys["officer"]))
     assert again.status_code == 409 and again.json()["current_status"] == "valid"
@@ -73,7 +74,7 @@ def test_self_report_verified_then_counts(client: TestClient, keys: dict[str, st
 def test_self_report_rejected_never_counts(client: TestClient, keys: dict[str, str], gw: Gateway) -> None:
     idn = make_id(seq=531)
     _enrol(client, keys, idn, "吴十", "p531")
-    before = client.post(LOOKUP, json={"id_number": idn}, headers=_h(keys["officer"])).json()["score"]
+    before = client.post(LOOKUP, json={"id_number": idn, **WHY}, headers=_h(keys["officer"])).json()["score"]
     batch = [record("donation", {"amount_yuan": 9000}, ref="self-2", id_number=idn, name="吴十")]
     client.post("/v1/ingest/records", json=batch, headers=_h(keys["sx-self-report"]))
     with gw.engine.connect() as conn:
@@ -86,4 +87,4 @@ def test_self_report_rejected_never_counts(client: TestClient, keys: dict[str, s
         headers=_h(keys["officer"]),
     )
     assert resp.status_code == 200 and resp.json()["status"] == "rejected"
-    assert client.post(LOOKUP, json={"id_number": idn}, headers=_h(keys["officer"])).json()["score"] == before
+    assert client.post(LOOKUP, json={"id_number": idn, **WHY}, headers=_h(keys["officer"])).json()["score"] == before

@@ -66,3 +66,10 @@ def basic_records(id_number: str, name: str, prefix: str) -> dict[str, list[dict
             ),
         ],
     }
+
+
+def authorise(gw: Any, resident: Any, channel: str = "app") -> dict[str, Any]:
+    """The resident authorises scoring (issue 9): needed before any disclosure consent."""
+    from gateway.services.residents.authorisation import grant_authorisation
+
+    return grant_authorisation(gw, resident, channel=channel)

@@ -127,9 +127,7 @@ def test_evidence_uploads_are_checked_as_the_api_checks_them(client: TestClient,
     assert ref in listing and "已提交" in listing
 
 
-def test_a_photo_larger_than_the_default_body_limit_reaches_the_objection_form(
-    client: TestClient, gw: Gateway
-) -> None:
+def test_a_photo_larger_than_the_default_body_limit_reaches_the_objection_form(client: TestClient, gw: Gateway) -> None:
     # The form carries evidence files: its body limit is the evidence limit's, not the 64 KiB default.
     idn, _, ref = enrol(gw, 505, "郑十一", breach=True)
     resident_sign_in(client, idn, "郑十一")

@@ -19,12 +19,17 @@ router = APIRouter(prefix="/v1/officer", tags=["credit officers"])
     summary="A person's current score, tier and breakdown",
     description=(
         "The ID number travels in the body, never in the URL, so that it cannot reach access logs. "
-        "The lookup is written to the audit log."
+        "A stated purpose and a case reference are required; the lookup, both of them and the answer are "
+        "audited and shown in the person's credit report. A person who never authorised scoring is not shown."
     ),
     responses=PROBLEMS(401, 403, 404, 422),
 )
 async def score_lookup(body: ScoreLookupIn, gw: GatewayDep, officer: OfficerDep) -> Any:
-    return await run_in_threadpool(officer_service.score_view, gw, officer.name, body.id_number)
+    return await run_in_threadpool(
+        lambda: officer_service.score_view(
+            gw, officer.name, body.id_number, purpose=body.purpose, case_ref=body.case_reference
+        )
+    )
 
 
 @router.post(
