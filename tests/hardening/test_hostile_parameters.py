@@ -59,7 +59,7 @@ def test_a_boolean_is_not_a_number_of_days(client: TestClient, gw: Gateway) -> N
 
 def test_unknown_members_are_reported_without_their_names(client: TestClient, gw: Gateway) -> None:
     secret_key = make_id(seq=424)
-    body = {"id_number": make_id(seq=1), secret_key: "王小明"}
+    body = {"id_number": make_id(seq=1), "purpose": "review", "case_reference": "C-1", secret_key: "王小明"}
     problem = _problem(
         client.post("/v1/officer/score-lookups", json=body, headers=_admin(gw, "credit_officer")),
         422,

@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.clock import today_in_shaoxing, utcnow
 from gateway.config import PROJECT_ROOT
@@ -17,6 +17,7 @@ from gateway.exchange import Status, parse_jwks
 from gateway.exchange.status_list import verify_status_list_token
 from gateway.services.residents.retention import run_retention
 from gateway.store.tables import audit_log, consents, status_slots
+from gateway.store.tables_scaleout import evidence_files, evidence_owners
 from tests.residents.helpers import OFFICER_WHY, enrol_without_authorisation, h, login, person_of, traces
 from tests.support import make_id, record
 from tests.support.partners import access_token
@@ -300,13 +301,19 @@ def test_retention_deletes_objection_evidence_files(client: TestClient, gw: Any,
     # The same file uploaded by someone else stays for them.
     other = login(gw, make_id(seq=914), "卫四")
     client.post("/v1/me/evidence", content=pdf, headers={**other, "Content-Type": "application/pdf"})
-    stored = gw.settings.data_dir / "evidence" / digest[:2] / digest
-    assert stored.exists() and len(list(stored.parent.glob(f"{digest}.by-*"))) == 2
+
+    def held() -> tuple[int, int]:  # (files with these bytes, their uploaders): shared rows in the database
+        with gw.engine.connect() as conn:
+            files = conn.execute(select(func.count()).where(evidence_files.c.sha256 == digest)).scalar_one()
+            owners = conn.execute(select(func.count()).where(evidence_owners.c.sha256 == digest)).scalar_one()
+        return files, owners
+
+    assert held() == (1, 2)
     client.delete("/v1/me/authorisation", headers=me).raise_for_status()
     run_retention(gw, now=utcnow() + timedelta(days=31))
-    assert stored.exists() and len(list(stored.parent.glob(f"{digest}.by-*"))) == 1
+    assert held() == (1, 1)
     # Once its last uploader is deleted too, the file goes.
     client.post("/v1/me/authorisation", json={"channel": "app"}, headers=other).raise_for_status()
     client.delete("/v1/me/authorisation", headers=other).raise_for_status()
     report = run_retention(gw, now=utcnow() + timedelta(days=31))
-    assert report.evidence_files_deleted == 1 and not stored.exists()
+    assert report.evidence_files_deleted == 1 and held() == (0, 0)
