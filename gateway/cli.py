@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import GatewayError
+from gateway import __version__
+from gateway.errors import ConfigurationError, GatewayError
 from gateway.mappings_cli import add_mappings_parser, run_mappings
 
 __all__ = ["main"]
@@ -262,9 +263,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(residents=args.residents, seed=args.seed, serve=args.serve, port=args.port)
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from gateway.services.operations.doctor import Check, run_doctor
+
+    def show(check: Check) -> None:
+        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+
+    checks = run_doctor(report=show)
+    return 0 if all(c.ok for c in checks) else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="Shaoxing integrity-score exchange gateway")
+    p.add_argument("--version", action="version", version=f"gateway {__version__}")
+    p.add_argument("--debug", action="store_true", help="show a traceback when a command fails")
     sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("doctor", help="check configuration, database, migrations, keys and partner files").set_defaults(
+        func=_cmd_doctor
+    )
 
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host", default="127.0.0.1")
@@ -356,14 +373,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _startup_problem(exc: BaseException) -> str | None:
+    """One line for a problem of configuration or environment (exit status 2), else ``None``.
+    Never the database URL itself (it may hold a password) nor a library's message."""
+    from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+
+    if isinstance(exc, ConfigurationError):
+        return f"configuration: {exc.detail}"
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "the database cannot be reached: check GATEWAY_DATABASE_URL and that the server is running"
+    if isinstance(exc, ArgumentError):
+        return "GATEWAY_DATABASE_URL is not a valid database URL"
+    if isinstance(exc, PermissionError):
+        return f"permission denied on {exc.filename}: check the GATEWAY_*_DIR settings and file modes"
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename} does not exist: check the GATEWAY_*_DIR / GATEWAY_*_FILE settings"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except GatewayError as exc:
-        print(f"error [{exc.code}]: {exc.detail}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        if args.debug:
+            raise
+        problem = _startup_problem(exc)
+        if problem is not None:
+            print(f"gateway: {problem} (--debug shows the traceback)", file=sys.stderr)
+            return 2
+        if isinstance(exc, GatewayError):
+            print(f"error [{exc.code}]: {exc.detail}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -17,9 +17,22 @@ from urllib.parse import urlsplit
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["PROJECT_ROOT", "Secrets", "Settings", "load_secrets"]
+__all__ = ["PROJECT_ROOT", "Secrets", "Settings", "bundled_path", "load_secrets"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# issue 13: the published files (schemas, mappings, partner registry and programmes, the development
+# partners' keys) live once, at the top of the source tree; ``gateway/defaults/`` holds symlinks to
+# them, which setuptools follows when it builds the wheel, so an installed gateway carries real copies.
+_BUNDLED = Path(__file__).resolve().parent / "defaults"
+
+
+def bundled_path(name: str) -> Path:
+    """The packaged default of one published folder (``schemas``, ``mappings``, ``partners``,
+    ``demo-partner-keys``): the checkout's top-level folder in a source tree, the wheel's copy once
+    installed. Every ``GATEWAY_*_DIR`` setting overrides what this returns."""
+    return _BUNDLED / name
+
+
 Mode = Literal["development", "production"]
 
 DEFAULT_ISSUER = "https://score-gateway.shaoxing.example"
@@ -60,9 +73,9 @@ class Settings:
     mode: Mode = "development"
     data_dir: Path = field(default_factory=lambda: Path.cwd() / "gateway-data")
     database_url: str | None = None
-    partners_dir: Path = PROJECT_ROOT / "partners"
-    mappings_dir: Path = PROJECT_ROOT / "mappings"
-    schemas_dir: Path = PROJECT_ROOT / "schemas"
+    partners_dir: Path = field(default_factory=lambda: bundled_path("partners"))
+    mappings_dir: Path = field(default_factory=lambda: bundled_path("mappings"))
+    schemas_dir: Path = field(default_factory=lambda: bundled_path("schemas"))
     scoring_model_path: Path | None = None
     catalogue_path: Path | None = None
     issuer: str = DEFAULT_ISSUER
@@ -119,9 +132,9 @@ class Settings:
             mode=mode,  # type: ignore[arg-type]  # checked above
             data_dir=_path(env, "GATEWAY_DATA_DIR", Path.cwd() / "gateway-data"),
             database_url=env.get("GATEWAY_DATABASE_URL") or None,
-            partners_dir=_path(env, "GATEWAY_PARTNERS_DIR", PROJECT_ROOT / "partners"),
-            mappings_dir=_path(env, "GATEWAY_MAPPINGS_DIR", PROJECT_ROOT / "mappings"),
-            schemas_dir=_path(env, "GATEWAY_SCHEMAS_DIR", PROJECT_ROOT / "schemas"),
+            partners_dir=_path(env, "GATEWAY_PARTNERS_DIR", bundled_path("partners")),
+            mappings_dir=_path(env, "GATEWAY_MAPPINGS_DIR", bundled_path("mappings")),
+            schemas_dir=_path(env, "GATEWAY_SCHEMAS_DIR", bundled_path("schemas")),
             scoring_model_path=Path(model).resolve() if model else None,
             catalogue_path=Path(catalogue).resolve() if catalogue else None,
             issuer=issuer,

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from gateway.catalogue import safe_messages
 from gateway.catalogue.fastcheck import compile_check
-from gateway.config import PROJECT_ROOT
+from gateway.config import bundled_path
 from gateway.errors import InvalidResidentId, MalformedBody, PayloadTooLarge, UnsupportedMediaType
 from gateway.partners import Partner
 from gateway.privacy import mask_name
@@ -37,7 +37,7 @@ __all__ = ["BatchResult", "Rejection", "ingest_batch", "parse_batch"]
 
 log = logging.getLogger(__name__)
 
-_ENVELOPE_SCHEMA = json.loads((PROJECT_ROOT / "schemas" / "ingest-record.schema.json").read_text(encoding="utf-8"))
+_ENVELOPE_SCHEMA = json.loads((bundled_path("schemas") / "ingest-record.schema.json").read_text(encoding="utf-8"))
 _ENVELOPE = Draft202012Validator(_ENVELOPE_SCHEMA, format_checker=FormatChecker(formats=["date"]))
 # Compiled from the same schema; jsonschema is asked only when this says no.
 _ENVELOPE_FAST = compile_check(_ENVELOPE_SCHEMA) or _ENVELOPE.is_valid
