@@ -35,10 +35,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from gateway.config import Settings
+
+    settings = Settings.from_env()
+    if args.workers > 1:
+        _prepare_multiprocess_metrics(settings.data_dir)  # before prometheus_client is first imported
     from gateway.services.context import Gateway
 
     # Build once here so configuration errors and migrations happen before workers fork.
-    Gateway.build(Settings.from_env(), background_refresh=False).close()
+    Gateway.build(settings, background_refresh=False).close()
+    if settings.metrics_bind is not None:
+        from prometheus_client import start_http_server
+
+        from gateway.services.operations.metrics import collecting_registry
+
+        # A separate listener (e.g. on an internal interface) that serves every worker's metrics.
+        host, port = settings.metrics_bind
+        start_http_server(port, addr=host, registry=collecting_registry())
+    if settings.audit_anchor_interval:
+        from gateway.services.operations.audit_chain import start_anchoring
+
+        # In the supervising process only: one anchor writer however many workers serve.
+        start_anchoring(Gateway.build(settings, background_refresh=False), settings.audit_anchor_interval)
     config = uvicorn.Config(
         "gateway.api.app:create_app",
         factory=True,
@@ -58,6 +75,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     else:
         uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _prepare_multiprocess_metrics(data_dir: Path) -> None:
+    """prometheus-client's multiprocess mode: each worker writes its samples to files in a directory
+    that must be empty when the server starts (stale files would be summed in)."""
+    import os
+    import shutil
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return  # the operator chose one
+    directory = data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -273,6 +304,24 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 2
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from gateway.services.operations.audit_chain import anchor_file, verify_chain, write_anchor
+
+    gw = _gateway(args)
+    if args.action == "anchor":
+        claims = write_anchor(gw)
+        print(f"anchored sequence {claims['seq']} ({claims['head_hash'][:16]}…) in {anchor_file(gw)}")
+        return 0
+    report = verify_chain(gw)
+    summary = f"{report.rows} rows ({report.legacy_rows} before the chain), {report.anchors} anchors"
+    if report.ok:
+        print(f"audit chain intact: {summary}")
+        return 0
+    where = f"row {report.broken_row}" if report.broken_row is not None else "the chain"
+    print(f"audit chain BROKEN at {where}: {report.problem} ({summary})")
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="Shaoxing integrity-score exchange gateway")
     p.add_argument("--version", action="version", version=f"gateway {__version__}")
@@ -359,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_dev_idp)
 
     add_mappings_parser(sub, _cmd_mappings)
+
+    s = sub.add_parser("audit", help="the tamper-evident audit log")
+    ausub = s.add_subparsers(dest="action", required=True)
+    ausub.add_parser("verify", help="walk the hash chain and the signed anchors; name the first broken row")
+    ausub.add_parser("anchor", help="sign the chain head and append it to the anchor file")
+    s.set_defaults(func=_cmd_audit)
 
     s = sub.add_parser("openapi", help="write the OpenAPI document (default openapi/openapi.json)")
     s.add_argument("--out")

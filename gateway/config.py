@@ -68,6 +68,31 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
+# issue 13
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GATEWAY_METRICS_TOKEN") or None
+    if raw is not None and len(raw) < 32:
+        raise ConfigurationError("GATEWAY_METRICS_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32).")
+    return raw
+
+
+def _bind(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigurationError(f"{name} must be host:port, e.g. 127.0.0.1:9100.")
+    return host.strip("[]"), int(port)
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GATEWAY_REDIS_URL") or None
+    if raw is not None and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError("GATEWAY_REDIS_URL must be a redis://, rediss:// or unix:// URL.")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     mode: Mode = "development"
@@ -99,6 +124,14 @@ class Settings:
     evidence_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
     status_list_size: int = 1 << 20
     status_list_max_age: int = 60
+    # issue 13: operations (logs, metrics, rate limits, audit anchors).
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_loopback: bool = False
+    metrics_bind: tuple[str, int] | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    audit_anchor_file: Path | None = None
+    audit_anchor_interval: int = 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -158,6 +191,16 @@ class Settings:
             # Large lists give herd privacy; 2 bits per entry, so 2**20 entries are 256 KiB uncompressed.
             status_list_size=_int(env, "GATEWAY_STATUS_LIST_SIZE", 1 << 20, low=16, high=1 << 26),
             status_list_max_age=_int(env, "GATEWAY_STATUS_LIST_MAX_AGE", 60, low=1, high=3600),
+            # issue 13
+            log_format=_choice(
+                env, "GATEWAY_LOG_FORMAT", "text" if mode == "development" else "json", ("json", "text")
+            ),
+            metrics_token=_metrics_token(env),
+            metrics_loopback=_choice(env, "GATEWAY_METRICS_LOOPBACK", "0", ("0", "1")) == "1",
+            metrics_bind=_bind(env, "GATEWAY_METRICS_BIND"),
+            redis_url=_redis_url(env),
+            audit_anchor_file=_path(env, "GATEWAY_AUDIT_ANCHOR_FILE", None),
+            audit_anchor_interval=_int(env, "GATEWAY_AUDIT_ANCHOR_SECONDS", 3600, low=0, high=7 * 24 * 3600),
         )
 
     @property

@@ -8,11 +8,16 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
+from gateway.api.metrics import MetricsMiddleware
+from gateway.api.metrics import router as metrics_router
 from gateway.api.problems import install_problem_handlers
+from gateway.api.request_id import RequestIdMiddleware
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
 from gateway.api.routes.recognition import router as recognition_router
 from gateway.services.context import Gateway
+from gateway.services.operations.logs import configure_logging
+from gateway.services.operations.metrics import register_pool_gauge
 
 __all__ = ["build_app", "create_app"]
 
@@ -47,11 +52,16 @@ def build_app() -> FastAPI:
     app.include_router(admin_router)
     app.include_router(recognition_router)
     app.include_router(rights.router)
+    app.include_router(metrics_router)  # issue 13
+    app.add_middleware(MetricsMiddleware)  # issue 13
+    app.add_middleware(RequestIdMiddleware)  # issue 13 (outermost: the id is set before anything logs)
     return app
 
 
 def create_app(gw: Gateway | None = None) -> FastAPI:
     gateway = gw or Gateway.build()
+    configure_logging(gateway.settings.log_format, gateway.settings.log_level)  # issue 13
+    register_pool_gauge(gateway.engine.pool)  # issue 13
     app = build_app()
     app.state.gateway = gateway
     app.state.issuer = gateway.settings.issuer

@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import GatewayError
+from gateway.services.operations.logs import current_request_id
+from gateway.services.operations.metrics import record_problem
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "install_problem_handlers", "problem_catalogue", "problem_response"]
 
@@ -49,7 +51,8 @@ def problem_catalogue() -> dict[str, dict[str, Any]]:
 
 def _body(request: Request, code: str, title: str, status: int, detail: str, **ext: Any) -> dict[str, Any]:
     issuer = request.app.state.issuer
-    return {
+    record_problem(code, status)  # issue 13: refusals and errors by code
+    body = {
         "type": f"{issuer}/problems/{code}",
         "title": title,
         "status": status,
@@ -57,6 +60,10 @@ def _body(request: Request, code: str, title: str, status: int, detail: str, **e
         "code": code,
         **ext,
     }
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id  # issue 13: the same id as the log lines of this request
+    return body
 
 
 def problem_response(request: Request, exc: GatewayError) -> JSONResponse:

@@ -40,6 +40,7 @@ from gateway.exchange._http import FetchFailed, Refused, TooLarge, Transient, ge
 from gateway.exchange.errors import JwksInvalid, JwksUnavailable, UnknownKey
 from gateway.exchange.keys import SUPPORTED_ALGORITHMS, VerificationKey, parse_jwks
 from gateway.exchange.verify import TokenVerifier, VerifiedToken
+from gateway.services.operations.metrics import record_jwks_fetch
 
 __all__ = ["JwksClient"]
 
@@ -180,6 +181,7 @@ class JwksClient:
         except (JwksUnavailable, JwksInvalid) as exc:
             now = self._now()
             logger.warning("JWKS refresh for %s failed: %s", uri, exc.code)
+            record_jwks_fetch(str(exc.extensions.get("reason") or exc.code))  # issue 13
             if entry is None:
                 entry = self._entries[uri] = _Entry(None, fetched_at=now, attempted_at=now)
             entry.attempted_at, entry.error = now, exc
@@ -188,6 +190,7 @@ class JwksClient:
             return self._stale_or_raise(uri, entry, now)
         now = self._now()
         self._entries[uri] = _Entry(keys, fetched_at=now, attempted_at=now)
+        record_jwks_fetch("ok")  # issue 13
         return keys
 
     async def _fetch(self, uri: str) -> Mapping[str, VerificationKey]:

@@ -27,6 +27,7 @@ from gateway.partners import Partner
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway, today_in_shaoxing, utcnow
+from gateway.services.operations.metrics import record_ingestion
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import records as records_store
@@ -262,6 +263,7 @@ def ingest_batch(
                 "catalogue_version": gw.catalogue.version,
             },
         )
+    record_ingestion(unit.id, len(result.accepted), len(result.duplicates), len(result.rejected))  # issue 13
     result.accepted.sort()
     result.duplicates.sort()
     result.rejected.sort(key=lambda r: r.index)

@@ -26,6 +26,7 @@ from gateway.scoring import parse_resident_id
 from gateway.services.consents import find_live_consent
 from gateway.services.context import Gateway
 from gateway.services.oauth import PartnerPrincipal
+from gateway.services.operations.metrics import record_assertion_issued
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
@@ -193,4 +194,5 @@ def issue_assertion(
                 status_idx=idx,
             )
         )
+    record_assertion_issued(partner.id, disclosure)  # issue 13
     return IssuedAssertion(assertion=token, jti=jti, issued_at=now, expires_at=expires_at)
