@@ -40,7 +40,6 @@ from gateway.exchange._http import FetchFailed, Refused, TooLarge, Transient, ge
 from gateway.exchange.errors import JwksInvalid, JwksUnavailable, UnknownKey
 from gateway.exchange.keys import SUPPORTED_ALGORITHMS, VerificationKey, parse_jwks
 from gateway.exchange.verify import TokenVerifier, VerifiedToken
-from gateway.services.operations.metrics import record_jwks_fetch
 
 __all__ = ["JwksClient"]
 
@@ -86,6 +85,7 @@ class JwksClient:
         max_document_bytes: int = 64 * 1024,
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_fetch: Callable[[str], None] | None = None,
     ) -> None:
         if not (refresh_cooldown > 0 and 0 < ttl <= max_stale and attempts >= 1 and timeout > 0):
             raise ConfigurationError("JWKS client limits are inconsistent (need 0 < ttl <= max_stale).")
@@ -102,6 +102,8 @@ class JwksClient:
         self._now = now
         self._sleep = sleep
         self._entries: dict[str, _Entry] = {}
+        # Told every fetch outcome ("ok" or the failure reason): the gateway counts them (issue 13).
+        self._on_fetch = on_fetch or (lambda outcome: None)
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> JwksClient:
@@ -181,7 +183,7 @@ class JwksClient:
         except (JwksUnavailable, JwksInvalid) as exc:
             now = self._now()
             logger.warning("JWKS refresh for %s failed: %s", uri, exc.code)
-            record_jwks_fetch(str(exc.extensions.get("reason") or exc.code))  # issue 13
+            self._on_fetch(str(exc.extensions.get("reason") or exc.code))
             if entry is None:
                 entry = self._entries[uri] = _Entry(None, fetched_at=now, attempted_at=now)
             entry.attempted_at, entry.error = now, exc
@@ -190,7 +192,7 @@ class JwksClient:
             return self._stale_or_raise(uri, entry, now)
         now = self._now()
         self._entries[uri] = _Entry(keys, fetched_at=now, attempted_at=now)
-        record_jwks_fetch("ok")  # issue 13
+        self._on_fetch("ok")
         return keys
 
     async def _fetch(self, uri: str) -> Mapping[str, VerificationKey]:

@@ -13,3 +13,11 @@ from gateway.services.context import Gateway
 def client(gw: Gateway) -> Iterator[TestClient]:
     with TestClient(create_app(gw), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def unit_tokens(gw: Gateway, client: TestClient) -> dict[str, str]:
+    """An access token per collaborating unit (private_key_jwt)."""
+    from tests.support.partners import access_token
+
+    return {p.id: access_token(client, p.id) for p in gw.partners.all() if p.kind == "collaborating_unit"}
