@@ -14,7 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.services.operations.logs import REQUEST_ID
 
-__all__ = ["RequestIdMiddleware"]
+__all__ = ["EXTRA_HEADERS", "RequestIdMiddleware"]
+
+EXTRA_HEADERS = "gateway_extra_headers"  # a key of request.state: {field: value} for the response
 
 # Printable, bounded, no spaces or quotes: a caller cannot inject log structure through it.
 _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -42,7 +44,10 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *echo]
+                # Fields decided before the handler ran (rate-limit state) go on every answer, errors too.
+                extra = scope.get("state", {}).get(EXTRA_HEADERS, {})
+                fields = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+                message["headers"] = [*message.get("headers", []), *echo, *fields]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
