@@ -322,6 +322,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from gateway.config import Settings
+    from gateway.services.operations.backup import backup
+
+    result = backup(Settings.from_env(), Path(args.path))
+    extra = f" and {', '.join(result.copied)}" if result.copied else ""
+    print(f"backed up the database ({result.database_bytes:,} bytes){extra} to {result.directory}")
+    print("restore: copy the directory's contents into an empty GATEWAY_DATA_DIR")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="Shaoxing integrity-score exchange gateway")
     p.add_argument("--version", action="version", version=f"gateway {__version__}")
@@ -408,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_dev_idp)
 
     add_mappings_parser(sub, _cmd_mappings)
+
+    s = sub.add_parser("backup", help="a consistent copy of the embedded SQLite database while serving")
+    s.add_argument("path", help="a new directory for the backup")
+    s.set_defaults(func=_cmd_backup)
 
     s = sub.add_parser("audit", help="the tamper-evident audit log")
     ausub = s.add_subparsers(dest="action", required=True)
