@@ -51,6 +51,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # A separate listener (e.g. on an internal interface) that serves every worker's metrics.
         host, port = settings.metrics_bind
         start_http_server(port, addr=host, registry=collecting_registry())
+    if settings.webhook_worker:
+        import threading
+
+        from gateway.services.operations.webhooks import run_worker
+
+        # In the supervising process: one delivery loop (several serve hosts share the queue safely).
+        gw = Gateway.build(settings, background_refresh=False)
+        threading.Thread(target=run_worker, args=(gw, 5.0), name="webhooks", daemon=True).start()
     if settings.audit_anchor_interval:
         from gateway.services.operations.audit_chain import start_anchoring
 
@@ -322,6 +330,24 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from gateway.services.context import Gateway
+    from gateway.services.operations.webhooks import deliver_due, run_worker
+
+    gw = Gateway.build(background_refresh=True)  # partner files may change while it runs
+    if args.once:
+        print(f"delivered {deliver_due(gw)} webhook events")
+        return 0
+    print(f"delivering webhook events every {args.interval:g} s (Ctrl-C stops)", file=sys.stderr)
+    try:
+        run_worker(gw, args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gw.close()
+    return 0
+
+
 def _cmd_backup(args: argparse.Namespace) -> int:
     from gateway.config import Settings
     from gateway.services.operations.backup import backup
@@ -419,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_dev_idp)
 
     add_mappings_parser(sub, _cmd_mappings)
+
+    s = sub.add_parser("worker", help="deliver signed webhook events from the outbox")
+    s.add_argument("--once", action="store_true", help="deliver what is due now and exit")
+    s.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    s.set_defaults(func=_cmd_worker)
 
     s = sub.add_parser("backup", help="a consistent copy of the embedded SQLite database while serving")
     s.add_argument("path", help="a new directory for the backup")

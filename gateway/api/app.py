@@ -12,7 +12,7 @@ from gateway.api.metrics import MetricsMiddleware
 from gateway.api.metrics import router as metrics_router
 from gateway.api.problems import install_problem_handlers
 from gateway.api.request_id import RequestIdMiddleware
-from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
+from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights, webhooks
 from gateway.api.routes.admin import router as admin_router
 from gateway.api.routes.recognition import router as recognition_router
 from gateway.services.context import Gateway
@@ -53,6 +53,7 @@ def build_app() -> FastAPI:
     app.include_router(recognition_router)
     app.include_router(rights.router)
     app.include_router(metrics_router)  # issue 13
+    app.include_router(webhooks.router)  # issue 13
     app.add_middleware(MetricsMiddleware)  # issue 13
     app.add_middleware(RequestIdMiddleware)  # issue 13 (outermost: the id is set before anything logs)
     return app

@@ -72,7 +72,7 @@ def test_backup_refuses_a_non_empty_directory_and_postgresql(gw: Gateway, tmp_pa
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(ConfigurationError, match="not empty"):
-        backup(gw.settings, tmp_path / "full")
+        backup(replace(gw.settings, database_url=None), tmp_path / "full")
     pg = replace(gw.settings, database_url="postgresql+psycopg://u@127.0.0.1/x")
     with pytest.raises(ConfigurationError, match="pg_dump"):
         backup(pg, tmp_path / "pg")

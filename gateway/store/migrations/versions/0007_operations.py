@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0007"
 down_revision = "0003"
@@ -17,6 +18,7 @@ depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Stamp = sa.DateTime(timezone=True)
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
 GENESIS = "0" * 64
 
 
@@ -57,9 +59,41 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("partner_id", "endpoint", "window_start", name="pk_rate_limit_windows"),
     )
+    op.create_table(
+        "webhook_outbox",
+        sa.Column("id", Id, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("partner_id", sa.String(64), nullable=False),
+        sa.Column("event_type", sa.String(64), nullable=False),
+        sa.Column("data", Json, nullable=False),
+        sa.Column("created_at", Stamp, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_attempt_at", Stamp, nullable=False),
+        sa.Column("delivered_at", Stamp),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_outbox"),
+        sa.UniqueConstraint("event_id", name="uq_webhook_outbox_event_id"),
+    )
+    op.create_index("ix_webhook_outbox_due", "webhook_outbox", ["state", "next_attempt_at"])
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", Id, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("partner_id", sa.String(64), nullable=False),
+        sa.Column("attempt", sa.Integer, nullable=False),
+        sa.Column("at", Stamp, nullable=False),
+        sa.Column("outcome", sa.String(32), nullable=False),
+        sa.Column("status_code", sa.Integer),
+        sa.Column("duration_ms", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_deliveries"),
+    )
+    op.create_index("ix_webhook_deliveries_event_id", "webhook_deliveries", ["event_id"])
+    op.create_index("ix_webhook_deliveries_partner_id", "webhook_deliveries", ["partner_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("webhook_deliveries")
+    op.drop_table("webhook_outbox")
     op.drop_table("rate_limit_windows")
     op.drop_index("ix_idempotency_records_expires_at", table_name="idempotency_records")
     op.drop_table("idempotency_records")
