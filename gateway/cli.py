@@ -43,6 +43,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     # Build once here so configuration errors and migrations happen before workers fork.
     Gateway.build(settings, background_refresh=False).close()
+    if settings.otel:
+        from gateway.api.tracing import configure_tracing
+
+        configure_tracing()  # in the supervisor, so a missing extra is one line before anything starts
     if settings.metrics_bind is not None:
         from prometheus_client import start_http_server
 

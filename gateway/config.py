@@ -133,6 +133,7 @@ class Settings:
     audit_anchor_file: Path | None = None
     audit_anchor_interval: int = 3600
     webhook_worker: bool = False
+    otel: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -201,6 +202,7 @@ class Settings:
             metrics_bind=_bind(env, "GATEWAY_METRICS_BIND"),
             redis_url=_redis_url(env),
             audit_anchor_file=_path(env, "GATEWAY_AUDIT_ANCHOR_FILE", None),
+            otel=_choice(env, "GATEWAY_OTEL", "0", ("0", "1")) == "1",
             webhook_worker=_choice(env, "GATEWAY_WEBHOOK_WORKER", "0", ("0", "1")) == "1",
             audit_anchor_interval=_int(env, "GATEWAY_AUDIT_ANCHOR_SECONDS", 3600, low=0, high=7 * 24 * 3600),
         )

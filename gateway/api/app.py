@@ -15,6 +15,7 @@ from gateway.api.request_id import RequestIdMiddleware
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights, webhooks
 from gateway.api.routes.admin import router as admin_router
 from gateway.api.routes.recognition import router as recognition_router
+from gateway.api.tracing import TracingMiddleware, configure_tracing
 from gateway.services.context import Gateway
 from gateway.services.operations.logs import configure_logging
 from gateway.services.operations.metrics import register_pool_gauge
@@ -65,5 +66,8 @@ def create_app(gw: Gateway | None = None) -> FastAPI:
     register_pool_gauge(gateway.engine.pool)  # issue 13
     app = build_app()
     app.state.gateway = gateway
+    if gateway.settings.otel:  # issue 13: optional tracing (the otel extra), in every worker process
+        configure_tracing()
+        app.add_middleware(TracingMiddleware)
     app.state.issuer = gateway.settings.issuer
     return app
