@@ -336,10 +336,11 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from gateway.services.context import Gateway
-    from gateway.services.operations.webhooks import deliver_due, run_worker
+    from gateway.services.operations.webhooks import deliver_due, enqueue_expired_consents, run_worker
 
     gw = Gateway.build(background_refresh=True)  # partner files may change while it runs
     if args.once:
+        enqueue_expired_consents(gw)
         print(f"delivered {deliver_due(gw)} webhook events")
         return 0
     print(f"delivering webhook events every {args.interval:g} s (Ctrl-C stops)", file=sys.stderr)

@@ -202,3 +202,27 @@ def test_partners_without_a_webhook_get_nothing(gw: Gateway) -> None:
     _revoke_a_consent(gw)
     assert webhooks.deliver_due(gw) == 0
     assert {s for _, s, _ in _states(gw)} == {"no_endpoint"}
+
+
+def test_expired_consents_are_announced_once(hooked: Gateway, port: int) -> None:
+    from sqlalchemy import update
+
+    from gateway.store.tables import consents
+
+    with TestClient(create_app(hooked)) as client:
+        units = {p.id: access_token(client, p.id) for p in hooked.partners.all() if p.kind == "collaborating_unit"}
+        idn, name = make_id(seq=952), "吴小绿"
+        _enrol(client, units, idn, name)
+        consent_id = _consent(client, hooked, idn, name, BANK, ["loan_discount"], "tier")
+    assert webhooks.enqueue_expired_consents(hooked) == 0  # still valid
+    with hooked.engine.begin() as conn:
+        conn.execute(update(consents).values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert webhooks.enqueue_expired_consents(hooked) == 1
+    assert webhooks.enqueue_expired_consents(hooked) == 0  # once, however many workers look
+    receiver = Receiver(port)
+    try:
+        assert webhooks.deliver_due(hooked) == 1
+    finally:
+        receiver.stop()
+    claims = jwt.decode(receiver.received[0][1], options={"verify_signature": False})
+    assert claims["event"]["type"] == "consent.expired" and claims["event"]["data"]["consent"] == consent_id

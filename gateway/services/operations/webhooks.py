@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from gateway.clock import as_utc, utcnow
@@ -40,6 +41,7 @@ __all__ = [
     "deliver_due",
     "deliveries",
     "enqueue_event",
+    "enqueue_expired_consents",
     "resend",
     "run_worker",
     "webhook_url",
@@ -47,20 +49,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 TYP_GATEWAY_EVENT = "gateway-event+jwt"
-EVENT_TYPES = ("consent.revoked", "assertion.revoked", "signing_key.rotated")
+EVENT_TYPES = ("consent.revoked", "consent.expired", "assertion.revoked", "signing_key.rotated")
 MAX_ATTEMPTS = 8
 _BACKOFF = wait_exponential(multiplier=30, min=30, max=6 * 3600)  # 30 s, 1 min, 2 min … capped at 6 h
 _LEASE = timedelta(seconds=60)  # a worker that claimed an event and died frees it after this
 _TIMEOUT = httpx.Timeout(10.0)
 
 
-def enqueue_event(conn: Connection, partner_id: str, event_type: str, data: Mapping[str, Any]) -> str:
+def enqueue_event(
+    conn: Connection, partner_id: str, event_type: str, data: Mapping[str, Any], *, event_id: str | None = None
+) -> str:
     """Queue one event for ``partner_id`` ("*": every partner with a webhook) in the caller's
-    transaction. ``data`` must hold no personal data: ids of consents and tokens only."""
+    transaction. ``data`` must hold no personal data: ids of consents and tokens only. A fixed
+    ``event_id`` makes queueing the same fact twice fail on the unique key."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
     now = utcnow()
-    event_id = secrets.token_urlsafe(18)
+    event_id = event_id or secrets.token_urlsafe(18)
     conn.execute(
         insert(webhook_outbox).values(
             event_id=event_id,
@@ -92,6 +97,43 @@ def webhook_url(gw: Gateway, partner_id: str, event_type: str) -> str | None:
         log.warning("partner %s: webhook url is not https; event not delivered", partner_id)
         return None
     return url
+
+
+def enqueue_expired_consents(gw: Gateway, *, now: datetime | None = None, horizon_days: int = 7) -> int:
+    """Queue ``consent.expired`` for consents that ran out (in the last ``horizon_days``) and were
+    not revoked. Nothing changes in the database when a consent expires, so the worker looks for
+    them; the event id is derived from the consent, so each is queued once whatever the number of
+    workers."""
+    from gateway.store.tables import consents
+
+    moment = now or utcnow()
+    with gw.engine.connect() as conn:
+        expired = conn.execute(
+            select(consents.c.id, consents.c.audience, consents.c.expires_at).where(
+                consents.c.revoked_at.is_(None),
+                consents.c.expires_at <= moment,
+                consents.c.expires_at > moment - timedelta(days=horizon_days),
+                ~select(webhook_outbox.c.id)
+                .where(webhook_outbox.c.event_id == literal("consent-expired-") + consents.c.id)
+                .exists(),
+            )
+        ).all()
+        conn.rollback()
+    queued = 0
+    for row in expired:
+        try:
+            with gw.engine.begin() as conn:
+                enqueue_event(
+                    conn,
+                    row.audience,
+                    "consent.expired",
+                    {"consent": row.id, "expired_at": int(as_utc(row.expires_at).timestamp())},
+                    event_id=f"consent-expired-{row.id}",
+                )
+            queued += 1
+        except IntegrityError:
+            pass  # another worker queued it first
+    return queued
 
 
 def _fan_out(gw: Gateway, row: Any) -> None:
@@ -272,6 +314,7 @@ def run_worker(gw: Gateway, interval: float, stop: threading.Event | None = None
     event = stop or threading.Event()
     while not event.is_set():
         try:
+            enqueue_expired_consents(gw)
             while deliver_due(gw) and not event.is_set():
                 pass  # a full batch: more may be due
         except Exception as exc:  # the next round retries
