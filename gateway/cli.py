@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import GatewayError
+from gateway import __version__
+from gateway.errors import ConfigurationError, GatewayError
 from gateway.governance_cli import add_governance_parsers, run_governance
 from gateway.mappings_cli import add_mappings_parser, run_mappings
 
@@ -30,6 +31,10 @@ def _gateway(args: argparse.Namespace) -> Any:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from gateway.config import Settings
+
+    settings = Settings.from_env()
+    if args.workers > 1:
+        _prepare_multiprocess_metrics(settings.data_dir)  # before prometheus_client is first imported
     from gateway.services.context import Gateway
     from gateway.serving import resolve_implementation, run_server
 
@@ -41,7 +46,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # Build once here so configuration errors and migrations happen before workers fork.
     # Migrations run on both backends (an empty PostgreSQL database included; concurrent starts
     # serialise on an advisory lock in store.engine.migrate).
-    Gateway.build(Settings.from_env(), run_migrations=True, background_refresh=False).close()
+    Gateway.build(settings, run_migrations=True, background_refresh=False).close()
+    if settings.otel:
+        from gateway.api.tracing import configure_tracing
+
+        configure_tracing()  # in the supervisor, so a missing extra is one line before anything starts
+    if settings.metrics_bind is not None:
+        from prometheus_client import start_http_server
+
+        from gateway.services.operations.metrics import collecting_registry
+
+        # A separate listener (e.g. on an internal interface) that serves every worker's metrics.
+        host, port = settings.metrics_bind
+        start_http_server(port, addr=host, registry=collecting_registry())
+    if settings.webhook_worker:
+        import threading
+
+        from gateway.services.operations.webhooks import run_worker
+
+        # In the supervising process: one delivery loop (several serve hosts share the queue safely).
+        gw = Gateway.build(settings, background_refresh=False)
+        threading.Thread(target=run_worker, args=(gw, 5.0), name="webhooks", daemon=True).start()
+    if settings.audit_anchor_interval:
+        from gateway.services.operations.audit_chain import start_anchoring
+
+        # In the supervising process only: one anchor writer however many workers serve.
+        start_anchoring(Gateway.build(settings, background_refresh=False), settings.audit_anchor_interval)
     # The socket, loop and parser settings live in gateway.serving, shared with the bench's references.
     run_server(
         "gateway.api.app:create_app",
@@ -52,6 +82,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         http=args.http,
     )
     return 0
+
+
+def _prepare_multiprocess_metrics(data_dir: Path) -> None:
+    """prometheus-client's multiprocess mode: each worker writes its samples to files in a directory
+    that must be empty when the server starts (stale files would be summed in)."""
+    import os
+    import shutil
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return  # the operator chose one
+    directory = data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -283,9 +327,73 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(residents=args.residents, seed=args.seed, serve=args.serve, port=args.port)
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from gateway.services.operations.doctor import Check, run_doctor
+
+    def show(check: Check) -> None:
+        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+
+    checks = run_doctor(report=show)
+    return 0 if all(c.ok for c in checks) else 2
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from gateway.services.operations.audit_chain import anchor_file, verify_chain, write_anchor
+
+    gw = _gateway(args)
+    if args.action == "anchor":
+        claims = write_anchor(gw)
+        print(f"anchored sequence {claims['seq']} ({claims['head_hash'][:16]}…) in {anchor_file(gw)}")
+        return 0
+    report = verify_chain(gw)
+    summary = f"{report.rows} rows ({report.legacy_rows} before the chain), {report.anchors} anchors"
+    if report.ok:
+        print(f"audit chain intact: {summary}")
+        return 0
+    where = f"row {report.broken_row}" if report.broken_row is not None else "the chain"
+    print(f"audit chain BROKEN at {where}: {report.problem} ({summary})")
+    return 1
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from gateway.services.context import Gateway
+    from gateway.services.operations.webhooks import deliver_due, enqueue_expired_consents, run_worker
+
+    gw = Gateway.build(background_refresh=True)  # partner files may change while it runs
+    if args.once:
+        enqueue_expired_consents(gw)
+        print(f"delivered {deliver_due(gw)} webhook events")
+        return 0
+    print(f"delivering webhook events every {args.interval:g} s (Ctrl-C stops)", file=sys.stderr)
+    try:
+        run_worker(gw, args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gw.close()
+    return 0
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from gateway.config import Settings
+    from gateway.services.operations.backup import backup
+
+    result = backup(Settings.from_env(), Path(args.path))
+    extra = f" and {', '.join(result.copied)}" if result.copied else ""
+    print(f"backed up the database ({result.database_bytes:,} bytes){extra} to {result.directory}")
+    print("restore: copy the directory's contents into an empty GATEWAY_DATA_DIR")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description="Shaoxing integrity-score exchange gateway")
+    p.add_argument("--version", action="version", version=f"gateway {__version__}")
+    p.add_argument("--debug", action="store_true", help="show a traceback when a command fails")
     sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("doctor", help="check configuration, database, migrations, keys and partner files").set_defaults(
+        func=_cmd_doctor
+    )
 
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host", default="127.0.0.1")
@@ -379,6 +487,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_mappings_parser(sub, _cmd_mappings)
     add_governance_parsers(sub, _cmd_governance)
 
+    s = sub.add_parser("worker", help="deliver signed webhook events from the outbox")
+    s.add_argument("--once", action="store_true", help="deliver what is due now and exit")
+    s.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    s.set_defaults(func=_cmd_worker)
+
+    s = sub.add_parser("backup", help="a consistent copy of the embedded SQLite database while serving")
+    s.add_argument("path", help="a new directory for the backup")
+    s.set_defaults(func=_cmd_backup)
+
+    s = sub.add_parser("audit", help="the tamper-evident audit log")
+    ausub = s.add_subparsers(dest="action", required=True)
+    ausub.add_parser("verify", help="walk the hash chain and the signed anchors; name the first broken row")
+    ausub.add_parser("anchor", help="sign the chain head and append it to the anchor file")
+    s.set_defaults(func=_cmd_audit)
+
     s = sub.add_parser("openapi", help="write the OpenAPI document (default openapi/openapi.json)")
     s.add_argument("--out")
     s.set_defaults(func=_cmd_openapi)
@@ -392,14 +515,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _startup_problem(exc: BaseException) -> str | None:
+    """One line for a problem of configuration or environment (exit status 2), else ``None``.
+    Never the database URL itself (it may hold a password) nor a library's message."""
+    from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+
+    if isinstance(exc, ConfigurationError):
+        return f"configuration: {exc.detail}"
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "the database cannot be reached: check GATEWAY_DATABASE_URL and that the server is running"
+    if isinstance(exc, ArgumentError):
+        return "GATEWAY_DATABASE_URL is not a valid database URL"
+    if isinstance(exc, PermissionError):
+        return f"permission denied on {exc.filename}: check the GATEWAY_*_DIR settings and file modes"
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename} does not exist: check the GATEWAY_*_DIR / GATEWAY_*_FILE settings"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except GatewayError as exc:
-        print(f"error [{exc.code}]: {exc.detail}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        if args.debug:
+            raise
+        problem = _startup_problem(exc)
+        if problem is not None:
+            print(f"gateway: {problem} (--debug shows the traceback)", file=sys.stderr)
+            return 2
+        if isinstance(exc, GatewayError):
+            print(f"error [{exc.code}]: {exc.detail}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -17,9 +17,22 @@ from urllib.parse import urlsplit
 
 from gateway.errors import ConfigurationError
 
-__all__ = ["PROJECT_ROOT", "Secrets", "Settings", "load_secrets"]
+__all__ = ["PROJECT_ROOT", "Secrets", "Settings", "bundled_path", "load_secrets"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# issue 13: the published files (schemas, mappings, partner registry and programmes, the development
+# partners' keys) live once, at the top of the source tree; ``gateway/defaults/`` holds symlinks to
+# them, which setuptools follows when it builds the wheel, so an installed gateway carries real copies.
+_BUNDLED = Path(__file__).resolve().parent / "defaults"
+
+
+def bundled_path(name: str) -> Path:
+    """The packaged default of one published folder (``schemas``, ``mappings``, ``partners``,
+    ``demo-partner-keys``): the checkout's top-level folder in a source tree, the wheel's copy once
+    installed. Every ``GATEWAY_*_DIR`` setting overrides what this returns."""
+    return _BUNDLED / name
+
+
 Mode = Literal["development", "production"]
 
 DEFAULT_ISSUER = "https://score-gateway.shaoxing.example"
@@ -108,14 +121,39 @@ def _body_limits(raw: str) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+# issue 13
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GATEWAY_METRICS_TOKEN") or None
+    if raw is not None and len(raw) < 32:
+        raise ConfigurationError("GATEWAY_METRICS_TOKEN must be at least 32 characters (e.g. openssl rand -hex 32).")
+    return raw
+
+
+def _bind(env: Mapping[str, str], name: str) -> tuple[str, int] | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigurationError(f"{name} must be host:port, e.g. 127.0.0.1:9100.")
+    return host.strip("[]"), int(port)
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("GATEWAY_REDIS_URL") or None
+    if raw is not None and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError("GATEWAY_REDIS_URL must be a redis://, rediss:// or unix:// URL.")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     mode: Mode = "development"
     data_dir: Path = field(default_factory=lambda: Path.cwd() / "gateway-data")
     database_url: str | None = None
-    partners_dir: Path = PROJECT_ROOT / "partners"
-    mappings_dir: Path = PROJECT_ROOT / "mappings"
-    schemas_dir: Path = PROJECT_ROOT / "schemas"
+    partners_dir: Path = field(default_factory=lambda: bundled_path("partners"))
+    mappings_dir: Path = field(default_factory=lambda: bundled_path("mappings"))
+    schemas_dir: Path = field(default_factory=lambda: bundled_path("schemas"))
     scoring_model_path: Path | None = None
     catalogue_path: Path | None = None
     issuer: str = DEFAULT_ISSUER
@@ -171,6 +209,16 @@ class Settings:
     # pending objection can finish) and how long records about never-authorised people are kept.
     retention_after_withdrawal_days: int = 30
     unauthorised_retention_days: int = 180
+    # issue 13: operations (logs, metrics, rate limits, audit anchors).
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_loopback: bool = False
+    metrics_bind: tuple[str, int] | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    audit_anchor_file: Path | None = None
+    audit_anchor_interval: int = 3600
+    webhook_worker: bool = False
+    otel: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -204,9 +252,9 @@ class Settings:
             mode=mode,  # type: ignore[arg-type]  # checked above
             data_dir=_path(env, "GATEWAY_DATA_DIR", Path.cwd() / "gateway-data"),
             database_url=env.get("GATEWAY_DATABASE_URL") or None,
-            partners_dir=_path(env, "GATEWAY_PARTNERS_DIR", PROJECT_ROOT / "partners"),
-            mappings_dir=_path(env, "GATEWAY_MAPPINGS_DIR", PROJECT_ROOT / "mappings"),
-            schemas_dir=_path(env, "GATEWAY_SCHEMAS_DIR", PROJECT_ROOT / "schemas"),
+            partners_dir=_path(env, "GATEWAY_PARTNERS_DIR", bundled_path("partners")),
+            mappings_dir=_path(env, "GATEWAY_MAPPINGS_DIR", bundled_path("mappings")),
+            schemas_dir=_path(env, "GATEWAY_SCHEMAS_DIR", bundled_path("schemas")),
             scoring_model_path=Path(model).resolve() if model else None,
             catalogue_path=Path(catalogue).resolve() if catalogue else None,
             issuer=issuer,
@@ -258,6 +306,18 @@ class Settings:
             # issue 9
             retention_after_withdrawal_days=_int(env, "GATEWAY_RETENTION_AFTER_WITHDRAWAL_DAYS", 30, low=0, high=3650),
             unauthorised_retention_days=_int(env, "GATEWAY_UNAUTHORISED_RETENTION_DAYS", 180, low=0, high=3650),
+            # issue 13
+            log_format=_choice(
+                env, "GATEWAY_LOG_FORMAT", "text" if mode == "development" else "json", ("json", "text")
+            ),
+            metrics_token=_metrics_token(env),
+            metrics_loopback=_choice(env, "GATEWAY_METRICS_LOOPBACK", "0", ("0", "1")) == "1",
+            metrics_bind=_bind(env, "GATEWAY_METRICS_BIND"),
+            redis_url=_redis_url(env),
+            audit_anchor_file=_path(env, "GATEWAY_AUDIT_ANCHOR_FILE", None),
+            otel=_choice(env, "GATEWAY_OTEL", "0", ("0", "1")) == "1",
+            webhook_worker=_choice(env, "GATEWAY_WEBHOOK_WORKER", "0", ("0", "1")) == "1",
+            audit_anchor_interval=_int(env, "GATEWAY_AUDIT_ANCHOR_SECONDS", 3600, low=0, high=7 * 24 * 3600),
         )
 
     def body_limits(self) -> tuple[tuple[str, int], ...]:

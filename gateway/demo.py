@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 
 from gateway.api.app import create_app
 from gateway.cli import render_score
-from gateway.config import PROJECT_ROOT
+from gateway.config import bundled_path
 from gateway.exchange import TYP_SCORE_ASSERTION, make_client_assertion, parse_jwks, read_signing_key, sign
 from gateway.exchange.assertion import verify_score_assertion
 from gateway.services.context import Gateway
@@ -46,7 +46,7 @@ from gateway.synth import generate
 __all__ = ["run_demo"]
 
 _BATCH = 1000
-PARTNER_KEYS = PROJECT_ROOT / "tests" / "fixtures" / "partner-keys"
+PARTNER_KEYS = bundled_path("demo-partner-keys")
 CITY = "hangzhou-credit"
 
 

@@ -243,3 +243,28 @@ class NoticeVersionUnknown(ValidationFailed):
 class NoticeNotFound(NotFound):
     code = "notice_not_found"
     title = "No notice has this id and version"
+
+
+# --- issue 13 ---
+class IdempotencyKeyInvalid(GatewayError):
+    code = "idempotency_key_invalid"
+    title = "The Idempotency-Key header is not valid"
+    status = 400
+
+
+class IdempotencyKeyReused(GatewayError):
+    code = "idempotency_key_reused"
+    title = "The Idempotency-Key was used with another request body"
+    status = 422
+
+
+class IdempotencyInProgress(GatewayError):
+    code = "idempotency_in_progress"
+    title = "A request with this Idempotency-Key is still being processed"
+    status = 409
+
+
+class RateLimited(GatewayError):
+    code = "rate_limited"
+    title = "Too many requests"
+    status = 429

@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import Engine, select
 
 from gateway.catalogue import safe_messages
-from gateway.config import PROJECT_ROOT
+from gateway.config import bundled_path
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.exchange import VerificationKey, parse_jwks
 from gateway.store.engine import reader
@@ -37,7 +37,7 @@ __all__ = ["Partner", "PartnerOverride", "PartnerRegistry", "load_partner_docume
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = PROJECT_ROOT / "schemas" / "partner.schema.json"
+_SCHEMA = bundled_path("schemas") / "partner.schema.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,9 @@ def load_partner_documents(directory: Path) -> dict[str, Partner]:
     validator = Draft202012Validator(json.loads(_SCHEMA.read_text(encoding="utf-8")))
     partners: dict[str, Partner] = {}
     if not directory.is_dir():
-        raise ConfigurationError("The partners directory does not exist.")
+        raise ConfigurationError(
+            "The partners directory does not exist: set GATEWAY_PARTNERS_DIR to a folder of partner files."
+        )
     for path in sorted(directory.glob("*.json")):
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from datetime import date
@@ -16,6 +17,7 @@ from gateway.api.app import create_app
 from gateway.services.context import Gateway
 from gateway.services.dev_idp import DevIdentityProvider
 from gateway.services.officer import score_view
+from gateway.services.operations.logs import JsonFormatter
 from gateway.services.scoring import recompute_all
 from gateway.synth import generate
 from tests.support.partners import access_token
@@ -48,11 +50,18 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
     gw: Gateway, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # The production log format too (issue 13): every line as it would be written, one JSON object each.
+    json_lines = io.StringIO()
+    json_handler = logging.StreamHandler(json_lines)
+    json_handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(json_handler)
+    secrets_seen: list[str] = []
     population = tmp_path / "population"
     generate(120, 7, population, date(2026, 6, 1))
     manifest = json.loads((population / "manifest.json").read_text())
     with TestClient(create_app(gw)) as client:
         keys = {f["unit"]: access_token(client, f["unit"]) for f in manifest["files"]}
+        secrets_seen.extend(keys.values())
         for f in manifest["files"]:
             body = (population / f["path"]).read_bytes()
             resp = client.post(
@@ -69,6 +78,7 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
             residents = list(csv.DictReader(fh))
         # The exchange writes too: consents, the disclosure log, issued assertions.
         bank = access_token(client, "sx-example-bank")
+        secrets_seen.append(bank)
         issued = 0
         for person in residents[:40]:
             id_token = DevIdentityProvider(gw.settings).issue_id_token(person["id_number"], person["name"])
@@ -76,6 +86,7 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
             client.post(
                 "/v1/me/authorisation", json={"channel": "app"}, headers={"Authorization": f"Bearer {id_token}"}
             ).raise_for_status()
+            secrets_seen.append(id_token)
             client.post(
                 "/v1/me/consents",
                 json={
@@ -97,12 +108,26 @@ def test_no_raw_id_number_or_name_in_database_or_logs(
                 headers={"Authorization": f"Bearer {bank}"},
             )
             issued += resp.status_code == 201
+            if resp.status_code == 201:
+                secrets_seen.append(resp.json()["assertion"])
         assert issued > 10
     recompute_all(gw, as_of=date(2026, 6, 1))
     score_view(gw, "officer-scan", residents[0]["id_number"], purpose="privacy scan", case_ref="SCAN-1")
 
     stored = _dump_database(gw)
+    logging.getLogger().removeHandler(json_handler)
     logged = "\n".join(r.getMessage() + repr(r.args) for r in caplog.records).encode("utf-8")
+    written = json_lines.getvalue()
+    for line in written.splitlines():
+        json.loads(line)  # one JSON object per line
+    logged += written.encode("utf-8")
+    # No bearer token, ID token or assertion, and no private key, reached a log line.
+    assert len(secrets_seen) > 40
+    for secret in secrets_seen:
+        assert secret.encode() not in logged and secret.split(".")[2].encode() not in logged
+    for pem in gw.settings.keys_dir.glob("*.pem"):
+        body = "".join(pem.read_text().splitlines()[1:-1])
+        assert body[:40].encode() not in logged and body.encode() not in stored
     assert len(stored) > 10_000 and residents
     for person in residents:
         for value in (

@@ -11,11 +11,14 @@ from gateway import __version__, web
 from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.cache_control import NoStoreMiddleware
 from gateway.api.json_body import JsonBodyMiddleware
+from gateway.api.metrics import MetricsMiddleware
+from gateway.api.metrics import router as metrics_router
 from gateway.api.openapi_fixups import install_openapi_fixups
 from gateway.api.problems import install_problem_handlers
+from gateway.api.request_id import RequestIdMiddleware
 from gateway.api.routes import authorisation as authorisation_routes
 from gateway.api.routes import consent_requests as consent_request_routes
-from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
+from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights, webhooks
 from gateway.api.routes import report as report_routes
 from gateway.api.routes.admin import router as admin_router
 from gateway.api.routes.model_admin import router as model_admin_router
@@ -23,7 +26,10 @@ from gateway.api.routes.programme_admin import router as programme_admin_router
 from gateway.api.routes.publication import router as publication_router
 from gateway.api.routes.recognition import router as recognition_router
 from gateway.api.routes.rights_standard import router as rights_standard_router
+from gateway.api.tracing import TracingMiddleware, configure_tracing
 from gateway.services.context import Gateway
+from gateway.services.operations.logs import configure_logging
+from gateway.services.operations.metrics import register_pool_gauge
 
 __all__ = ["build_app", "create_app"]
 
@@ -71,12 +77,21 @@ def build_app() -> FastAPI:
     app.include_router(authorisation_routes.router)
     app.include_router(report_routes.router)
     app.include_router(consent_request_routes.router)
+    app.include_router(metrics_router)  # issue 13
+    app.include_router(webhooks.router)  # issue 13
+    app.add_middleware(MetricsMiddleware)  # issue 13
+    app.add_middleware(RequestIdMiddleware)  # issue 13 (outermost: the id is set before anything logs)
     return app
 
 
 def create_app(gw: Gateway | None = None) -> FastAPI:
     gateway = gw or Gateway.build()
+    configure_logging(gateway.settings.log_format, gateway.settings.log_level)  # issue 13
+    register_pool_gauge(gateway.engine.pool)  # issue 13
     app = build_app()
     app.state.gateway = gateway
+    if gateway.settings.otel:  # issue 13: optional tracing (the otel extra), in every worker process
+        configure_tracing()
+        app.add_middleware(TracingMiddleware)
     app.state.issuer = gateway.settings.issuer
     return app

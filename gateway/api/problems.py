@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.config import DEFAULT_ISSUER
 from gateway.errors import GatewayError, ServiceUnavailable, ValidationFailed
+from gateway.services.operations.logs import current_request_id
+from gateway.services.operations.metrics import record_problem
 from gateway.store.outage import DATABASE_ERRORS, is_data_error, is_outage, outage_log
 from gateway.web.errors import is_page, page_problem
 
@@ -59,7 +61,8 @@ def problem_catalogue() -> dict[str, dict[str, Any]]:
 
 def _body(request: Request, code: str, title: str, status: int, detail: str, **ext: Any) -> dict[str, Any]:
     issuer = request.app.state.issuer
-    return {
+    record_problem(code, status)  # issue 13: refusals and errors by code
+    body = {
         "type": f"{issuer}/problems/{code}",
         "title": title,
         "status": status,
@@ -67,6 +70,10 @@ def _body(request: Request, code: str, title: str, status: int, detail: str, **e
         "code": code,
         **ext,
     }
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id  # issue 13: the same id as the log lines of this request
+    return body
 
 
 RETRY_AFTER_SECONDS = "5"
@@ -98,6 +105,10 @@ async def send_problem(scope: Any, send: Any, exc: GatewayError, headers: dict[s
         "code": exc.code,
         **exc.extensions,
     }
+    record_problem(exc.code, exc.status)
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
     raw_headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),

@@ -19,6 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 from gateway.catalogue.fastcheck import Check, compile_check
+from gateway.config import bundled_path
 from gateway.errors import InvalidCatalogue
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("sx-catalogue-2026.1.json")
-_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "catalogue.schema.json"
+_SCHEMA_PATH = bundled_path("schemas") / "catalogue.schema.json"
 _FORMATS = FormatChecker(formats=["date"])
 _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
 

@@ -11,11 +11,11 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
 
+from gateway.config import bundled_path
 from gateway.exchange.errors import InvalidToken
 from gateway.exchange.keys import VerificationKey
 from gateway.exchange.verify import DEFAULT_MAX_SKEW, TYP_SCORE_ASSERTION, TokenVerifier, VerifiedToken
@@ -31,7 +31,7 @@ __all__ = [
 
 ASSERTION_ALGORITHMS: Final = frozenset({"ES256", "EdDSA", "PS256"})
 MAX_ASSERTION_LIFETIME: Final = 7 * 24 * 3600
-_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "score-assertion.schema.json"
+_SCHEMA_PATH = bundled_path("schemas") / "score-assertion.schema.json"
 _REQUIRED = frozenset({"iss", "sub", "aud", "iat", "nbf", "exp", "jti"})
 
 

@@ -90,6 +90,7 @@ class JwksClient:
         unknown_kid_wait: float | None = None,
         now: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_fetch: Callable[[str], None] | None = None,
     ) -> None:
         if not (refresh_cooldown > 0 and 0 < ttl <= max_stale and attempts >= 1 and timeout > 0):
             raise ConfigurationError("JWKS client limits are inconsistent (need 0 < ttl <= max_stale).")
@@ -106,6 +107,8 @@ class JwksClient:
         self._now = now
         self._sleep = sleep
         self._entries: dict[str, _Entry] = {}
+        # Told every fetch outcome ("ok" or the failure reason): the gateway counts them (issue 13).
+        self._on_fetch = on_fetch or (lambda outcome: None)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._unknown_kid_wait = unknown_kid_wait if unknown_kid_wait is not None else timeout
 
@@ -208,6 +211,7 @@ class JwksClient:
         except (JwksUnavailable, JwksInvalid) as exc:
             now = self._now()
             logger.warning("JWKS refresh for %s failed: %s", uri, exc.code)
+            self._on_fetch(str(exc.extensions.get("reason") or exc.code))
             entry = self._entries.get(uri)
             if entry is None:
                 entry = self._entries[uri] = _Entry(None, fetched_at=now, attempted_at=now)
@@ -219,6 +223,7 @@ class JwksClient:
         else:
             now = self._now()
             self._entries[uri] = _Entry(keys, fetched_at=now, attempted_at=now)
+            self._on_fetch("ok")
         finally:
             self._tasks.pop(uri, None)
 

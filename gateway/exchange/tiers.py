@@ -29,6 +29,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from gateway.config import bundled_path
 from gateway.errors import GatewayError
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 UNRATED = "unrated"
-_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+_SCHEMAS = bundled_path("schemas")
 
 
 class InvalidMapping(GatewayError):

@@ -28,6 +28,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from gateway.config import bundled_path
 from gateway.errors import ConfigurationError, InvalidScoringModel
 from gateway.scoring.eligibility import ELIGIBILITY_ITEMS
 from gateway.scoring.engine import IndicatorEvaluator, build_evaluator
@@ -45,7 +46,7 @@ __all__ = [
     "validate_model_document",
 ]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "scoring-model.schema.json"
+SCHEMA_PATH = bundled_path("schemas") / "scoring-model.schema.json"
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "models" / "sx-default-2026.1.json"
 # Measure 二(二) fixes these three families; the order is the order of ScoreResult.families.
 FAMILIES = ("basic", "commitment", "other")

@@ -22,6 +22,7 @@ from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.services.context import Gateway
+from gateway.services.operations.webhooks import enqueue_event
 from gateway.services.publication.purposes import PURPOSE_CODES
 from gateway.services.resident_identity import Resident
 from gateway.services.residents.authorisation import require_live_authorisation
@@ -30,7 +31,7 @@ from gateway.services.status_lists import revoke_consent_assertions
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.engine import reader
-from gateway.store.tables import consents
+from gateway.store.tables import consents, disclosures
 
 __all__ = [
     "CHANNELS",
@@ -309,6 +310,21 @@ def revoke_consent(gw: Gateway, resident: Resident, consent_id: str) -> dict[str
                 target_ref=consent_id,
                 details={"audience": row.audience, "assertions_revoked": revoked},
             )
+            # issue 13: the partner hears of it by webhook, committed with the revocation.
+            enqueue_event(
+                conn, row.audience, "consent.revoked", {"consent": consent_id, "revoked_at": int(now.timestamp())}
+            )
+            if revoked:
+                jtis = (
+                    conn.execute(
+                        select(disclosures.c.jti).where(
+                            disclosures.c.consent_id == consent_id, disclosures.c.expires_at > now
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                enqueue_event(conn, row.audience, "assertion.revoked", {"consent": consent_id, "jtis": list(jtis)})
     return consent_view(gw, _row(row), now)
 
 

@@ -31,6 +31,7 @@ from gateway.exchange import sign
 from gateway.services.context import Gateway
 from gateway.services.issuance import COMMON_SCHEME
 from gateway.services.oauth import PartnerPrincipal
+from gateway.services.operations.metrics import record_decision
 from gateway.services.programmes import DECIDING_KINDS, Programme, evaluate
 from gateway.services.recognition import InboundAssertion, source_tier, translate, verify_inbound
 from gateway.store.tables import eligibility_decisions
@@ -126,6 +127,7 @@ def _decide_and_record(
                 at=now,
             )
         )
+    record_decision("eligibility", principal.partner.id, "eligible" if outcome.eligible else "not_eligible")  # issue 13
     return Decision(token, claims)
 
 

@@ -22,12 +22,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 from gateway import jsonparse
 from gateway.catalogue import safe_messages
 from gateway.catalogue.fastcheck import compile_check
-from gateway.config import PROJECT_ROOT
+from gateway.config import bundled_path
 from gateway.errors import InvalidResidentId, MalformedBody, PayloadTooLarge, UnsupportedMediaType
 from gateway.partners import Partner
 from gateway.privacy import mask_name
 from gateway.scoring import Ineligibility, parse_resident_id
 from gateway.services.context import Gateway, today_in_shaoxing, utcnow
+from gateway.services.operations.metrics import record_ingestion
 from gateway.services.residents.authorisation import end_disclosures
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
@@ -40,7 +41,7 @@ __all__ = ["BatchResult", "Rejection", "ingest_batch", "parse_batch"]
 
 log = logging.getLogger(__name__)
 
-_ENVELOPE_SCHEMA = json.loads((PROJECT_ROOT / "schemas" / "ingest-record.schema.json").read_text(encoding="utf-8"))
+_ENVELOPE_SCHEMA = json.loads((bundled_path("schemas") / "ingest-record.schema.json").read_text(encoding="utf-8"))
 _ENVELOPE = Draft202012Validator(_ENVELOPE_SCHEMA, format_checker=FormatChecker(formats=["date"]))
 # Compiled from the same schema; jsonschema is asked only when this says no.
 _ENVELOPE_FAST = compile_check(_ENVELOPE_SCHEMA) or _ENVELOPE.is_valid
@@ -290,6 +291,7 @@ def ingest_batch(
                 "catalogue_version": gw.catalogue.version,
             },
         )
+    record_ingestion(unit.id, len(result.accepted), len(result.duplicates), len(result.rejected))  # issue 13
     result.accepted.sort()
     result.duplicates.sort()
     result.rejected.sort(key=lambda r: r.index)

@@ -28,6 +28,7 @@ from gateway.scoring import parse_resident_id
 from gateway.services.consents import ConsentRow, find_live_consent
 from gateway.services.context import Gateway
 from gateway.services.oauth import PartnerPrincipal
+from gateway.services.operations.metrics import record_assertion_issued
 from gateway.services.rights.disputes import suspend_new_assertion
 from gateway.services.scoring import recompute_people
 from gateway.store import people as people_store
@@ -156,6 +157,7 @@ def issue_assertion(
             key=key,
             now=now,
         )
+    record_assertion_issued(partner.id, disclosure)  # issue 13
     return issued
 
 

@@ -34,6 +34,7 @@ from gateway.exchange import (
     write_signing_key,
 )
 from gateway.exchange.errors import KeyMaterialError
+from gateway.services.operations.webhooks import enqueue_event
 from gateway.store.engine import reader
 from gateway.store.tables import disclosures, signing_keys
 
@@ -185,6 +186,13 @@ class Keyring:
             except ConfigurationError:
                 new_next = None
             active = next(r for r in _rows(conn) if r.kid == nxt.kid)
+            # issue 13: every partner with a webhook hears of the new key, committed with the rotation.
+            enqueue_event(
+                conn,
+                "*",
+                "signing_key.rotated",
+                {"active_kid": active.kid, "jwks_uri": f"{self._settings.issuer}/.well-known/jwks.json"},
+            )
         self._snapshot = None
         return active, new_next
 

@@ -47,6 +47,7 @@ from gateway.exchange import (
 )
 from gateway.exchange._http import FetchFailed, Refused, TooLarge, Transient, get_limited
 from gateway.exchange.errors import InvalidToken, JwksInvalid, JwksUnavailable, UnknownKey
+from gateway.services.operations.metrics import record_jwks_fetch
 
 __all__ = [
     "PartnerKeys",
@@ -213,7 +214,13 @@ class PartnerKeys:
     @property
     def jwks(self) -> JwksClient:
         if self._jwks_client is None:
-            self._jwks_client = JwksClient(client=self._http(), now=self._now, sleep=self._sleep, **self._jwks_options)
+            self._jwks_client = JwksClient(
+                client=self._http(),
+                now=self._now,
+                sleep=self._sleep,
+                on_fetch=record_jwks_fetch,  # issue 13
+                **self._jwks_options,
+            )
         return self._jwks_client
 
     async def aclose(self) -> None:

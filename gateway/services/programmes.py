@@ -23,7 +23,7 @@ from typing import Any, Final
 from jsonschema import Draft202012Validator
 
 from gateway.catalogue import safe_messages
-from gateway.config import PROJECT_ROOT
+from gateway.config import bundled_path
 from gateway.errors import ConfigurationError
 from gateway.exchange.tiers import UNRATED, TierScheme, canonical_digest
 from gateway.partners import PartnerRegistry
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_SCHEMA: Final = PROJECT_ROOT / "schemas" / "programme.schema.json"
+_SCHEMA: Final = bundled_path("schemas") / "programme.schema.json"
 # Partners that run programmes and ask for eligibility decisions.
 DECIDING_KINDS: Final = frozenset({"financial_institution", "incentive_provider"})
 _BASIS_KIND: Final = {"common_level": "common", "local_tier": "local"}

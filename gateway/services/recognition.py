@@ -48,6 +48,7 @@ from gateway.exchange.tiers import UNRATED, Crosswalk
 from gateway.services.context import Gateway
 from gateway.services.issuance import COMMON_SCHEME, PurposeNotAllowed, local_scheme_id
 from gateway.services.oauth import PartnerPrincipal
+from gateway.services.operations.metrics import record_decision
 from gateway.services.partner_keys import StatusListRejected, StatusListUnavailable, TrustAnchor
 from gateway.services.programmes import Programme, evaluate
 from gateway.store.engine import reader
@@ -416,6 +417,7 @@ def _translate_and_log(gw: Gateway, principal: PartnerPrincipal, inbound: Inboun
                 at=now,
             )
         )
+    record_decision("recognition", principal.partner.id, "translated" if translation.target else "unrated")  # issue 13
     return Recognition(inbound, translation, tuple(offers), now)
 
 

@@ -32,6 +32,7 @@ from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.exchange import TYP_STATUS_LIST, Status, StatusList, build_status_list_token_claims, sign
 from gateway.services.keyring import Keyring
+from gateway.services.operations.metrics import record_status_list_lag
 from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.engine import reader
 from gateway.store.tables import current_scores, disclosures, people, score_history, status_slots
@@ -264,6 +265,7 @@ class StatusListService:
             raise StatusListNotFound("No status list has this id.")
         cached = self._fresh(list_id)
         if cached is not None:
+            record_status_list_lag(self.now() - cached.built_at)  # issue 13
             return cached
         with self._build_lock:
             cached = self._fresh(list_id)

@@ -160,8 +160,14 @@ audit_log = Table(
     Column("target_type", String(32), nullable=False),
     Column("target_ref", String(128), nullable=False),
     Column("details", Json, nullable=False),
+    # issue 13: the hash chain (NULL on rows written before migration 0007).
+    Column("chain", String(32)),
+    Column("seq", Id),
+    Column("prev_hash", String(64)),
+    Column("row_hash", String(64)),
 )
 Index("ix_audit_log_target", audit_log.c.target_type, audit_log.c.target_ref)
+Index("ux_audit_log_chain_seq", audit_log.c.chain, audit_log.c.seq, unique=True)  # issue 13
 
 # Per-principal API keys: the collaborating units' and officers' credential until the partner
 # registry's signed client assertions replace them. Only a SHA-256 of the secret is kept.
@@ -347,6 +353,7 @@ eligibility_decisions = Table(
     Column("at", Stamp, nullable=False),
 )
 from gateway.store import tables_hardening as _tables_hardening  # noqa: E402,F401
+from gateway.store import tables_operations as _tables_operations  # noqa: E402,F401  (issue 13)
 from gateway.store import tables_publication as _tables_publication  # noqa: E402,F401  (issue 16)
 from gateway.store import tables_residents as _tables_residents  # noqa: E402,F401
 from gateway.store import tables_rights as _tables_rights  # noqa: E402,F401

@@ -137,6 +137,7 @@ def _refusal(resp: Any) -> dict[str, Any]:
     assert resp.status_code == 403, resp.text
     body = dict(resp.json())
     assert body["code"] == "disclosure_refused"
+    body.pop("request_id")  # per request, whoever asks about whom (issue 13)
     return body
 
 

@@ -29,6 +29,8 @@ BANK = "sx-example-bank"
 COURT = "sx-intermediate-court"
 OTHER_UNIT = "sx-public-security"
 
+WHY = {"purpose": "objection review", "case_reference": "OBJ-2026-7"}  # officer look-ups state both
+
 
 def _h(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
@@ -132,7 +134,11 @@ def test_an_open_objection_suspends_and_rejection_makes_the_assertion_valid_agai
     assert mine["disputed"] is True and mine["disputed_records"] == [world.ref]
     marked = [r for e in mine["breakdown"] for r in e["records"] if r["ref"] == world.ref]
     assert marked and all(r["disputed"] for r in marked)
-    lookup = world.client.post("/v1/officer/score-lookups", json={"id_number": world.idn, "purpose": "objection review", "case_reference": "OBJ-2026-7"}, headers=world.officer)
+    lookup = world.client.post(
+        "/v1/officer/score-lookups",
+        json={"id_number": world.idn, **WHY},
+        headers=world.officer,
+    )
     assert lookup.json()["disputed_records"] == [world.ref]
 
     world.review(filed["id"])
@@ -272,7 +278,9 @@ def test_cannot_confirm_by_default_stops_the_record_counting_and_notes_it(world:
     assert (note["ref"], note["kind"], note["counts"]) == (world.ref, "objection_cannot_confirm", False)
     assert note["verification"]["answer"] == "cannot_confirm" and note["answer"] == "Answer: cannot_confirm."
     officer_view = world.client.post(
-        "/v1/officer/score-lookups", json={"id_number": world.idn, "purpose": "objection review", "case_reference": "OBJ-2026-7"}, headers=world.officer
+        "/v1/officer/score-lookups",
+        json={"id_number": world.idn, **WHY},
+        headers=world.officer,
     ).json()
     assert officer_view["record_notes"][0]["objection"] == oid
     # The tier rose: the suspended assertion is superseded, not made valid again.

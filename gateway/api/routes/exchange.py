@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ExchangePartnerDep, GatewayDep
+from gateway.api.idempotency import IdempotencyDep
 from gateway.api.schemas import PROBLEMS, JwkSetResponse
 from gateway.exchange import SUPPORTED_ALGORITHMS, TYP_SCORE_ASSERTION
 from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion
@@ -71,18 +72,23 @@ class AssertionResponse(BaseModel):
     response_model=AssertionResponse,
     responses=PROBLEMS(401, 403, 422),
 )
-async def create_assertion(body: AssertionRequest, gw: GatewayDep, principal: ExchangePartnerDep) -> Any:
-    issued = await run_in_threadpool(
-        lambda: issue_assertion(
-            gw,
-            principal,
-            id_number=body.subject.id_number,
-            name=body.subject.name,
-            purpose=body.purpose,
-            disclosure=body.disclosure,
+async def create_assertion(
+    body: AssertionRequest, gw: GatewayDep, principal: ExchangePartnerDep, idem: IdempotencyDep
+) -> Any:
+    async def produce() -> Any:
+        issued = await run_in_threadpool(
+            lambda: issue_assertion(
+                gw,
+                principal,
+                id_number=body.subject.id_number,
+                name=body.subject.name,
+                purpose=body.purpose,
+                disclosure=body.disclosure,
+            )
         )
-    )
-    return issued.as_dict()
+        return issued.as_dict()
+
+    return await idem.run(principal.partner.id, produce)  # issue 13: Idempotency-Key
 
 
 @router.get(

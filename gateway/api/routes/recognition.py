@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ExchangePartnerDep, GatewayDep
+from gateway.api.idempotency import IdempotencyDep
 from gateway.api.routes.exchange import Purpose
 from gateway.api.schemas import PROBLEMS, Problem
 from gateway.services.eligibility import decide
@@ -131,6 +132,10 @@ async def create_recognition(body: RecognitionRequest, gw: GatewayDep, principal
     response_model=DecisionOut,
     responses={**PROBLEMS(401, 403, 404, 422, 503), **_BAD_UPSTREAM},
 )
-async def create_eligibility_decision(body: EligibilityRequest, gw: GatewayDep, principal: ExchangePartnerDep) -> Any:
-    decision = await decide(gw, principal, body.assertion, body.programme_id)
-    return decision.as_dict()
+async def create_eligibility_decision(
+    body: EligibilityRequest, gw: GatewayDep, principal: ExchangePartnerDep, idem: IdempotencyDep
+) -> Any:
+    async def produce() -> Any:
+        return (await decide(gw, principal, body.assertion, body.programme_id)).as_dict()
+
+    return await idem.run(principal.partner.id, produce)  # issue 13: Idempotency-Key

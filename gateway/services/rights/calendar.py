@@ -33,7 +33,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from gateway.catalogue import safe_messages
 from gateway.clock import CHINA_STANDARD_TIME, as_utc
-from gateway.config import PROJECT_ROOT, Settings
+from gateway.config import Settings, bundled_path
 from gateway.errors import InvalidWorkingCalendar, WorkingCalendarYearMissing
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_CALENDAR_PATH: Final = Path(__file__).resolve().parents[2] / "workdays" / "cn-working-days.json"
-_SCHEMA_PATH: Final = PROJECT_ROOT / "schemas" / "working-calendar.schema.json"
+_SCHEMA_PATH: Final = bundled_path("schemas") / "working-calendar.schema.json"
 _log = logging.getLogger(__name__)
 _MAX_SPAN: Final = 400  # calendar days one computation may walk: far beyond any configured limit
 

@@ -1,0 +1,1 @@
+"""Operations: packaging checks, observability, the audit chain, idempotency, backups (issue 13)."""
