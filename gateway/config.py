@@ -86,6 +86,10 @@ class Settings:
     evidence_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
     status_list_size: int = 1 << 20
     status_list_max_age: int = 60
+    # issue 10: the credit code (SD-JWT VC): credential lifetime (≤ 90 d), presentation windows.
+    credential_lifetime: int = 30 * 86400
+    presentation_request_lifetime: int = 300
+    offline_presentation_max_age: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +149,10 @@ class Settings:
             # Large lists give herd privacy; 2 bits per entry, so 2**20 entries are 256 KiB uncompressed.
             status_list_size=_int(env, "GATEWAY_STATUS_LIST_SIZE", 1 << 20, low=16, high=1 << 26),
             status_list_max_age=_int(env, "GATEWAY_STATUS_LIST_MAX_AGE", 60, low=1, high=3600),
+            # issue 10
+            credential_lifetime=_int(env, "GATEWAY_CREDENTIAL_LIFETIME", 30 * 86400, low=3600, high=90 * 86400),
+            presentation_request_lifetime=_int(env, "GATEWAY_PRESENTATION_REQUEST_LIFETIME", 300, low=30, high=300),
+            offline_presentation_max_age=_int(env, "GATEWAY_OFFLINE_PRESENTATION_MAX_AGE", 120, low=10, high=120),
         )
 
     @property

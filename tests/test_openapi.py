@@ -14,6 +14,12 @@ PUBLIC = {
     "/.well-known/jwt-vc-issuer",
     "/oauth/token",  # authenticates by the client assertion in its body
     "/status-lists/{list_id}",  # public by design (draft-ietf-oauth-status-list)
+    # issue 10: the wallet's side of OpenID4VCI / presentations (the KB-JWT or key proof authenticates)
+    "/.well-known/openid-credential-issuer",
+    "/credentials/credit-code/v1",
+    "/v1/credential-nonces",
+    "/v1/presentation-requests/{request_id}/request",
+    "/v1/presentation-requests/{request_id}/response",
 }
 
 

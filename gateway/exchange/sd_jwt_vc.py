@@ -51,6 +51,7 @@ __all__ = [
     "MAX_CREDENTIAL_LIFETIME",
     "TYP_SD_JWT_VC",
     "SdJwtVcVerifier",
+    "StatusLookup",
     "TrustedIssuer",
     "VerifiedPresentation",
 ]

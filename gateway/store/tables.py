@@ -346,3 +346,4 @@ eligibility_decisions = Table(
     Column("level", String(32), nullable=False),
     Column("at", Stamp, nullable=False),
 )
+from gateway.store import tables_credential as _tables_credential  # noqa: E402,F401
