@@ -12,6 +12,7 @@ from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights
 from gateway.api.routes.admin import router as admin_router
 from gateway.api.routes.credential import router as credential_router
+from gateway.api.routes.presentations import router as presentations_router
 from gateway.api.routes.recognition import router as recognition_router
 from gateway.services.context import Gateway
 
@@ -49,6 +50,7 @@ def build_app() -> FastAPI:
     app.include_router(recognition_router)
     app.include_router(rights.router)
     app.include_router(credential_router)
+    app.include_router(presentations_router)
     return app
 
 

@@ -25,6 +25,7 @@ _DESCRIPTIONS = {
     403: "Not permitted",
     404: "Not found",
     409: "Conflict with the current state",
+    410: "Gone (expired)",
     412: "Precondition failed",
     413: "Payload too large",
     415: "Unsupported media type",
