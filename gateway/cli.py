@@ -212,6 +212,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from gateway.verify_cli import run_verify
 
     text = sys.stdin.read() if args.token == "-" else args.token  # noqa: S105 - "-" means stdin
+    if args.presentation:  # issue 10: a credit code shown offline
+        from gateway.verify_presentation_cli import run_verify_presentation
+
+        return run_verify_presentation(
+            text,
+            verifier_kind=args.verifier_kind,
+            jwks_file=args.jwks,
+            status_file=args.status_list,
+            issuer=args.issuer,
+        )
     return run_verify(text, jwks_file=args.jwks, issuer=args.issuer, audience=args.audience)
 
 
@@ -313,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jwks", help="a JWKS file (otherwise the keys are discovered from --issuer)")
     s.add_argument("--issuer", help="the expected iss (default: this gateway's); its keys are discovered unless --jwks")
     s.add_argument("--audience", help="your partner id: the assertion must be addressed to it")
+    # issue 10
+    s.add_argument("--presentation", action="store_true", help="TOKEN is a credit code's offline QR text")
+    s.add_argument("--verifier-kind", help="with --presentation: your kind, e.g. incentive_provider")
+    s.add_argument("--status-list", help="with --presentation and --jwks: a cached statuslist+jwt file")
     s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("keys", help="the gateway's signing keys")

@@ -35,14 +35,15 @@ from gateway.exchange.errors import (
     KeyBindingMissing,
     RequestedClaimMissing,
 )
-from gateway.exchange.kb_jwt import holder_key_from_cnf, verify_kb_jwt
-from gateway.exchange.keys import VerificationKey
+from gateway.exchange.kb_jwt import holder_key_from_cnf, make_kb_jwt, verify_kb_jwt
+from gateway.exchange.keys import SigningKey, VerificationKey
 from gateway.exchange.sd_jwt import (
     MAX_DISCLOSURES,
     MAX_PRESENTATION_BYTES,
     check_sd_alg,
     parse_sd_jwt,
     resolve_disclosures,
+    select_disclosures,
 )
 from gateway.exchange.status_list import Status, StatusReference
 from gateway.exchange.verify import TokenVerifier
@@ -54,6 +55,7 @@ __all__ = [
     "StatusLookup",
     "TrustedIssuer",
     "VerifiedPresentation",
+    "present",
 ]
 
 TYP_SD_JWT_VC: Final = "dc+sd-jwt"
@@ -182,3 +184,17 @@ class SdJwtVcVerifier:
                     "The presentation lacks requested claims.", token_kind=_KIND, claims=missing
                 )
         return VerifiedPresentation(trusted.issuer, vct, claims, frozenset(disclosed), reference, key_binding)
+
+
+def present(
+    credential: str, holder: SigningKey, paths: Collection[str], *, aud: str, nonce: str, iat: int | None = None
+) -> str:
+    """The holder's side: the credential with only the disclosures at ``paths``, and a KB-JWT.
+
+    Online, ``aud`` is the verifier's id and ``nonce`` the request's; offline, ``aud`` is the
+    verifier's kind and ``nonce`` a fresh random value of the wallet's.
+    """
+    presented = select_disclosures(credential, list(paths))
+    return presented + make_kb_jwt(
+        presented, holder, aud=aud, nonce=nonce, iat=int(time.time()) if iat is None else iat
+    )
