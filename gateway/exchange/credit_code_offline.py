@@ -145,7 +145,7 @@ def verify_offline(
         if prefix == "-":
             raise OfflineRejected("disclosure_unreferenced")  # or presented twice
         try:
-            salt, name, value = json.loads(_b64d(encoded))
+            _salt, name, value = json.loads(_b64d(encoded))
         except ValueError as exc:
             raise OfflineRejected("disclosure_malformed") from exc
         claims[prefix + name] = value
