@@ -223,8 +223,8 @@ class PresentationMalformed(InvalidToken):
     title = "The presentation is not a well-formed SD-JWT"
 
 
-class IssuerNotTrusted(InvalidToken):
-    code = "issuer_not_trusted"
+class CredentialIssuerNotTrusted(InvalidToken):
+    code = "credential_issuer_not_trusted"
     title = "The credential's issuer is not a trusted issuer"
 
 

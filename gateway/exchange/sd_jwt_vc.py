@@ -7,7 +7,7 @@ every check a verifier makes, in this order, each failure with its own error cla
 1. size and disclosure count → ``presentation_too_large``; shape → ``presentation_malformed``;
 2. the issuer-signed JWT: header checks of :class:`TokenVerifier` (``token_type_mismatch``,
    ``algorithm_not_allowed``, ``forbidden_header`` …), ``iss`` among the trusted issuers →
-   ``issuer_not_trusted``, signature with that issuer's keys → ``bad_signature``/``unknown_key``,
+   ``credential_issuer_not_trusted``, signature with that issuer's keys → ``bad_signature``/``unknown_key``,
    ``exp``/``nbf``/``iat`` → ``token_expired``/``token_not_yet_valid``/``token_issued_in_future``;
 3. ``vct`` one of the issuer's known types → ``credential_type_unknown``;
 4. ``_sd_alg`` → ``sd_alg_not_allowed``;
@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gateway.exchange.errors import (
+    CredentialIssuerNotTrusted,
     CredentialRevoked,
     CredentialTypeUnknown,
     DisclosureNotRequested,
     InvalidClaim,
-    IssuerNotTrusted,
     KeyBindingMissing,
     RequestedClaimMissing,
 )
@@ -139,7 +139,7 @@ class SdJwtVcVerifier:
         iss = unverified.claims.get("iss")
         trusted = self.issuers.get(iss) if isinstance(iss, str) else None
         if trusted is None:
-            raise IssuerNotTrusted("The credential's issuer is not trusted here.", token_kind=_KIND)
+            raise CredentialIssuerNotTrusted("The credential's issuer is not trusted here.", token_kind=_KIND)
         payload = self._jwt_verifier(trusted.issuer).verify(parts.issuer_jwt, trusted.keys).claims
         vct = payload["vct"]
         if not isinstance(vct, str) or vct not in trusted.vcts:

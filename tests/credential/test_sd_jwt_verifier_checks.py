@@ -69,7 +69,7 @@ def test_signed_by_an_unknown_key() -> None:
 
 def test_issuer_not_trusted() -> None:
     w = World()
-    assert code_of(w, w.present(w.issue(iss="https://elsewhere.test"), ASK)) == "issuer_not_trusted"
+    assert code_of(w, w.present(w.issue(iss="https://elsewhere.test"), ASK)) == "credential_issuer_not_trusted"
 
 
 def test_expired() -> None:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.deps import ExchangePartnerDep, GatewayDep
 from gateway.api.routes.exchange import Purpose
 from gateway.api.schemas import PROBLEMS, Problem
+from gateway.errors import ValidationFailed
+from gateway.services.credential.recognition import recognise_presentation
 from gateway.services.eligibility import decide
 from gateway.services.recognition import recognise
 
@@ -29,8 +31,19 @@ _BAD_UPSTREAM: dict[int | str, dict[str, Any]] = {
 
 class RecognitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assertion: str = _ASSERTION
+    assertion: str | None = Field(
+        None, min_length=1, max_length=16 * 1024, description="A score assertion (compact JWS) addressed to you"
+    )
     purpose: Purpose | None = Field(default=None, description="When given, the assertion must carry this purpose")
+    # issue 10: or an SD-JWT VC presentation a resident made to you
+    presentation: str | None = Field(
+        None,
+        min_length=1,
+        max_length=16 * 1024,
+        description="Instead of an assertion: an SD-JWT VC presentation (tier disclosed, KB-JWT aud = you); "
+        "needs purpose and nonce",
+    )
+    nonce: str | None = Field(None, min_length=1, max_length=128, description="The nonce you gave the wallet")
 
 
 class TierOut(BaseModel):
@@ -113,6 +126,15 @@ class DecisionOut(BaseModel):
     responses={**PROBLEMS(401, 403, 422, 503), **_BAD_UPSTREAM},
 )
 async def create_recognition(body: RecognitionRequest, gw: GatewayDep, principal: ExchangePartnerDep) -> Any:
+    if body.presentation is not None:
+        if body.assertion is not None or body.purpose is None or body.nonce is None:
+            raise ValidationFailed("Send either an assertion, or a presentation with its purpose and nonce.")
+        recognition = await recognise_presentation(
+            gw, principal, body.presentation, nonce=body.nonce, purpose=body.purpose
+        )
+        return recognition.as_dict()
+    if body.assertion is None:
+        raise ValidationFailed("Send an assertion or a presentation.")
     recognition = await recognise(gw, principal, body.assertion, purpose=body.purpose)
     return recognition.as_dict()
 
