@@ -254,6 +254,12 @@ def _cmd_dev_idp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_wallet(args: argparse.Namespace) -> int:
+    from gateway.wallet import run_wallet
+
+    return run_wallet(args)
+
+
 def _cmd_mappings(args: argparse.Namespace) -> int:
     return run_mappings(args, lambda: _gateway(args))
 
@@ -354,6 +360,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("id_number")
     d.add_argument("name")
     s.set_defaults(func=_cmd_dev_idp)
+
+    # issue 10: the reference holder of the credit code
+    s = sub.add_parser("wallet", help="a reference holder of the credit code (development mode)")
+    s.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway (default: gateway serve's address)")
+    s.add_argument("--dir", help="where the holder key and credential live (default: <data dir>/wallet)")
+    wsub = s.add_subparsers(dest="action", required=True)
+    wsub.add_parser("init", help="create the holder key")
+    w = wsub.add_parser("obtain", help="obtain a credential (ID token from the development IdP)")
+    w.add_argument("id_number")
+    w.add_argument("name")
+    w.add_argument("--include-score", action="store_true", help="also make the score disclosable")
+    w = wsub.add_parser("answer", help="answer a presentation request (its request_uri, from the QR code)")
+    w.add_argument("request_uri")
+    w = wsub.add_parser("show", help="print the offline QR code in the terminal")
+    w.add_argument("--verifier-kind", default="incentive_provider")
+    w.add_argument(
+        "--claim", action="append", help="a claim path to disclose (repeatable; default level_at_least.good)"
+    )
+    s.set_defaults(func=_cmd_wallet)
 
     add_mappings_parser(sub, _cmd_mappings)
 

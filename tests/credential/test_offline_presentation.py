@@ -98,6 +98,7 @@ def test_the_offline_qr_code_stays_a_phone_readable_qr_code(wallet: Wallet) -> N
     facts = qr_facts(offline(wallet, wallet.credential()))
     # A QR code exists only up to version 40; the README reports the measured version and level.
     assert facts.version <= 40 and facts.error in ("M", "L")
+    assert facts.error == "M" or facts.version > 25  # M whenever it fits in version 25
 
 
 def test_gateway_verify_presentation_offline_with_cached_files(

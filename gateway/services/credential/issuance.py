@@ -43,7 +43,7 @@ from gateway.store.tables_credential import credentials
 __all__ = ["IssuedCredential", "issue_credential", "level_at_least"]
 
 # Top-level digests in every credential, real plus decoys: with or without the score it is the same.
-TOP_LEVEL_DIGESTS: Final = 8
+TOP_LEVEL_DIGESTS: Final = 6
 _REFUSAL: Final = "No credit code can be issued: the person must be authorised to be scored and have a current score."
 
 
@@ -119,8 +119,7 @@ def issue_credential(
         iat = int(now.timestamp())
         visible = {
             "iss": gw.settings.issuer,
-            "iat": iat,
-            "nbf": iat,
+            "iat": iat,  # no nbf: it would equal iat, and every byte counts in an offline QR code
             "exp": int(expires_at.timestamp()),
             "vct": vct(gw),
             "cnf": {"jwk": dict(proof.jwk)},

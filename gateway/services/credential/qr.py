@@ -1,7 +1,8 @@
 """QR codes for presentation requests and offline presentations (segno: pure Python, no Pillow).
 
-Error correction M by default (15 % of the code may be damaged); an offline presentation is long,
-so it gets L when M would need a version above 40 — the report of :func:`qr_facts` says which.
+Error correction M (15 % of the code may be damaged) while that keeps the version at 25 or below;
+above, L (7 %): a code shown on a phone screen is not torn or stained, and every version saved is
+larger modules at the same screen size. :func:`qr_facts` reports what was chosen.
 """
 
 from __future__ import annotations
@@ -22,11 +23,17 @@ class QrFacts:
     characters: int
 
 
+_MAX_VERSION_AT_M = 25
+
+
 def _make(content: str) -> segno.QRCode:
     try:
-        return segno.make_qr(content, error="m", boost_error=False)
+        code = segno.make_qr(content, error="m", boost_error=False)
+        if int(code.version) <= _MAX_VERSION_AT_M:
+            return code
     except segno.DataOverflowError:
-        return segno.make_qr(content, error="l", boost_error=False)
+        pass
+    return segno.make_qr(content, error="l", boost_error=False)
 
 
 def qr_facts(content: str) -> QrFacts:
