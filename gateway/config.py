@@ -89,7 +89,6 @@ class Settings:
     # issue 10: the credit code (SD-JWT VC): credential lifetime (≤ 90 d), presentation windows.
     credential_lifetime: int = 30 * 86400
     presentation_request_lifetime: int = 300
-    offline_presentation_max_age: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,7 +151,6 @@ class Settings:
             # issue 10
             credential_lifetime=_int(env, "GATEWAY_CREDENTIAL_LIFETIME", 30 * 86400, low=3600, high=90 * 86400),
             presentation_request_lifetime=_int(env, "GATEWAY_PRESENTATION_REQUEST_LIFETIME", 300, low=30, high=300),
-            offline_presentation_max_age=_int(env, "GATEWAY_OFFLINE_PRESENTATION_MAX_AGE", 120, low=10, high=120),
         )
 
     @property
