@@ -62,7 +62,7 @@ def hangzhou_credential(tier: str = "750plus", *, vct: str = HZ_VCT, scheme: str
 def recognise(client: TestClient, credential: str, *, paths: list[str] | None = None, aud: str = CALLER):
     nonce = secrets.token_urlsafe(8)
     presentation = present(credential, HOLDER, paths or ["tier"], aud=aud, nonce=nonce)
-    body = {"presentation": presentation, "purpose": "tourism", "nonce": nonce}
+    body = {"assertion": presentation, "purpose": "tourism", "nonce": nonce}
     return client.post(
         "/v1/recognitions", json=body, headers={"Authorization": f"Bearer {access_token(client, CALLER)}"}
     )
@@ -85,6 +85,13 @@ def test_an_unlisted_vct_is_refused(client: TestClient) -> None:
 def test_the_tier_must_be_the_issuers_own_scheme(client: TestClient) -> None:
     resp = recognise(client, hangzhou_credential(scheme="sx-integrity/2026.1"))
     assert resp.status_code == 403 and resp.json()["code"] == "tier_scheme_not_allowed"
+
+
+def test_a_presentation_needs_purpose_and_nonce(client: TestClient) -> None:
+    presentation = present(hangzhou_credential(), HOLDER, ["tier"], aud=CALLER, nonce="n")
+    headers = {"Authorization": f"Bearer {access_token(client, CALLER)}"}
+    resp = client.post("/v1/recognitions", json={"assertion": presentation, "purpose": "tourism"}, headers=headers)
+    assert resp.status_code == 422 and resp.json()["code"] == "validation_failed"
 
 
 def test_the_tier_must_be_disclosed(client: TestClient) -> None:

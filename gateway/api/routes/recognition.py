@@ -31,19 +31,15 @@ _BAD_UPSTREAM: dict[int | str, dict[str, Any]] = {
 
 class RecognitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assertion: str | None = Field(
-        None, min_length=1, max_length=16 * 1024, description="A score assertion (compact JWS) addressed to you"
-    )
-    purpose: Purpose | None = Field(default=None, description="When given, the assertion must carry this purpose")
-    # issue 10: or an SD-JWT VC presentation a resident made to you
-    presentation: str | None = Field(
-        None,
+    assertion: str = Field(
         min_length=1,
         max_length=16 * 1024,
-        description="Instead of an assertion: an SD-JWT VC presentation (tier disclosed, KB-JWT aud = you); "
-        "needs purpose and nonce",
+        description="A score assertion (compact JWS) addressed to you, or an SD-JWT VC presentation "
+        "(`<jwt>~<disclosures>~<kb-jwt>`, tier disclosed, KB-JWT aud = you), which also needs purpose and nonce",
     )
-    nonce: str | None = Field(None, min_length=1, max_length=128, description="The nonce you gave the wallet")
+    purpose: Purpose | None = Field(default=None, description="When given, the assertion must carry this purpose")
+    # issue 10: the nonce the caller gave the wallet, for an SD-JWT VC presentation
+    nonce: str | None = Field(None, min_length=1, max_length=128, description="For a presentation: your nonce")
 
 
 class TierOut(BaseModel):
@@ -126,15 +122,13 @@ class DecisionOut(BaseModel):
     responses={**PROBLEMS(401, 403, 422, 503), **_BAD_UPSTREAM},
 )
 async def create_recognition(body: RecognitionRequest, gw: GatewayDep, principal: ExchangePartnerDep) -> Any:
-    if body.presentation is not None:
-        if body.assertion is not None or body.purpose is None or body.nonce is None:
-            raise ValidationFailed("Send either an assertion, or a presentation with its purpose and nonce.")
+    if "~" in body.assertion:  # issue 10: an SD-JWT VC presentation (a compact JWS has no "~")
+        if body.purpose is None or body.nonce is None:
+            raise ValidationFailed("A presentation needs the purpose and the nonce you gave the wallet.")
         recognition = await recognise_presentation(
-            gw, principal, body.presentation, nonce=body.nonce, purpose=body.purpose
+            gw, principal, body.assertion, nonce=body.nonce, purpose=body.purpose
         )
         return recognition.as_dict()
-    if body.assertion is None:
-        raise ValidationFailed("Send an assertion or a presentation.")
     recognition = await recognise(gw, principal, body.assertion, purpose=body.purpose)
     return recognition.as_dict()
 
