@@ -149,3 +149,17 @@ def test_withdrawing_the_scoring_authorisation_supersedes_the_credential(gw: Gat
     withdraw_authorisation(gw, wallet.id_number, wallet.name, "cc")
     assert _status(gw, credential) == Status.SUPERSEDED
     assert wallet.request_credential().json()["code"] == "credential_refused"
+
+
+def test_a_nonce_used_by_one_process_is_spent_for_every_other(gw: Gateway, wallet: Wallet) -> None:
+    from gateway.services.credential.nonces import consume_nonce
+
+    nonce = wallet.nonce()
+    other = Gateway.build(gw.settings, run_migrations=False, background_refresh=False)
+    try:
+        with other.engine.begin() as conn:
+            assert consume_nonce(conn, nonce)
+    finally:
+        other.close()
+    resp = wallet.request_credential(wallet.proof(nonce=nonce))
+    assert resp.status_code == 400 and resp.json()["code"] == "invalid_nonce"
