@@ -8,6 +8,7 @@ caller sets (a few minutes online, 120 s for an offline QR code).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import math
@@ -52,13 +53,21 @@ def make_kb_jwt(presented: str, holder: SigningKey, *, aud: str, nonce: str, iat
 
 
 def holder_key_from_cnf(cnf: Any) -> VerificationKey | None:
-    """The holder's key from a ``cnf`` claim, or ``None`` when it is not a usable ``jwk``."""
+    """The holder's key from a ``cnf`` claim, or ``None`` when it is not a usable ``jwk``.
+
+    Parsed keys are cached by their JSON text: a resident's key is checked (point on the curve)
+    once per process, not at every presentation."""
     if not isinstance(cnf, Mapping) or not isinstance(cnf.get("jwk"), Mapping):
         return None
-    jwk = dict(cnf["jwk"])
-    if {"d", "p", "q", "k"} & jwk.keys():
+    jwk = cnf["jwk"]
+    if not all(isinstance(v, str) for v in jwk.values()) or {"d", "p", "q", "k"} & jwk.keys():
         return None
-    parsed = _parse_jwk({**jwk, "kid": "cnf"}, HOLDER_ALGORITHMS)
+    return _parse_holder_jwk(json.dumps(dict(jwk), sort_keys=True, separators=(",", ":")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_holder_jwk(text: str) -> VerificationKey | None:
+    parsed = _parse_jwk({**json.loads(text), "kid": "cnf"}, HOLDER_ALGORITHMS)
     return parsed if isinstance(parsed, VerificationKey) else None
 
 

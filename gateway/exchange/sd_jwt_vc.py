@@ -21,6 +21,7 @@ every check a verifier makes, in this order, each failure with its own error cla
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,21 @@ _KIND: Final = "sd_jwt_vc"
 StatusLookup = Callable[[StatusReference], int]
 
 
+@functools.lru_cache(maxsize=256)
+def _jwt_verifier(issuer: str | None, max_skew: float, max_bytes: int, now: Callable[[], float]) -> TokenVerifier:
+    return TokenVerifier(
+        typ=TYP_SD_JWT_VC,
+        audience=None,
+        issuer=issuer,
+        required_claims=frozenset({"iss", "iat", "exp", "vct"}),
+        max_skew=max_skew,
+        max_lifetime=MAX_CREDENTIAL_LIFETIME,
+        max_token_bytes=max_bytes,
+        kind=_KIND,
+        now=now,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TrustedIssuer:
     """An issuer we accept credentials from: its keys (parsed once) and its credential types."""
@@ -106,18 +122,9 @@ class SdJwtVcVerifier:
     max_disclosures: int = MAX_DISCLOSURES
     now: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
-    def _jwt_verifier(self, issuer: str | None) -> TokenVerifier:
-        return TokenVerifier(
-            typ=TYP_SD_JWT_VC,
-            audience=None,
-            issuer=issuer,
-            required_claims=frozenset({"iss", "iat", "exp", "vct"}),
-            max_skew=self.max_skew,
-            max_lifetime=MAX_CREDENTIAL_LIFETIME,
-            max_token_bytes=self.max_bytes,
-            kind=_KIND,
-            now=self.now,
-        )
+    def jwt_verifier(self, issuer: str | None) -> TokenVerifier:
+        """The issuer-signed JWT's verifier, built once per issuer (``None``: header checks only)."""
+        return _jwt_verifier(issuer, self.max_skew, self.max_bytes, self.now)
 
     def verify(
         self,
@@ -135,12 +142,12 @@ class SdJwtVcVerifier:
         used for recognition of credentials sent by a partner).
         """
         parts = parse_sd_jwt(presentation, max_bytes=self.max_bytes, max_disclosures=self.max_disclosures)
-        unverified = self._jwt_verifier(None).inspect(parts.issuer_jwt)
+        unverified = self.jwt_verifier(None).inspect(parts.issuer_jwt)
         iss = unverified.claims.get("iss")
         trusted = self.issuers.get(iss) if isinstance(iss, str) else None
         if trusted is None:
             raise CredentialIssuerNotTrusted("The credential's issuer is not trusted here.", token_kind=_KIND)
-        payload = self._jwt_verifier(trusted.issuer).verify(parts.issuer_jwt, trusted.keys).claims
+        payload = self.jwt_verifier(trusted.issuer).verify(parts.issuer_jwt, trusted.keys).claims
         vct = payload["vct"]
         if not isinstance(vct, str) or vct not in trusted.vcts:
             raise CredentialTypeUnknown("The credential type is not one this issuer is known for.", token_kind=_KIND)

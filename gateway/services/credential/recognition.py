@@ -53,7 +53,7 @@ async def recognise_presentation(
         raise PurposeNotAllowed("The access token does not allow this purpose.")
     base = SdJwtVcVerifier(issuers={}, status_of=None)
     parts = parse_sd_jwt(presentation, max_bytes=base.max_bytes, max_disclosures=base.max_disclosures)
-    iss = base._jwt_verifier(None).inspect(parts.issuer_jwt).claims.get("iss")
+    iss = base.jwt_verifier(None).inspect(parts.issuer_jwt).claims.get("iss")
     anchor = await asyncio.to_thread(resolve_anchor, gw, iss if isinstance(iss, str) else "")
     keys: Mapping[str, Any]
     if anchor.keys is not None:
