@@ -166,9 +166,10 @@ class ServiceUnavailable(GatewayError):
 
 
 class CredentialRefused(PermissionDenied):
-    """The resident is unknown, ineligible or without a current score: one wording for all."""
+    """OpenID4VCI ``credential_request_denied``: the resident is unknown, ineligible or without a
+    current score — one wording for all."""
 
-    code = "credential_refused"
+    code = "credential_request_denied"
     title = "No credit code can be issued"
 
 
@@ -187,7 +188,7 @@ class InvalidNonce(BadRequest):
 
 
 class UnsupportedCredentialConfiguration(BadRequest):
-    code = "unsupported_credential_configuration"
+    code = "unknown_credential_configuration"
     title = "The credential configuration is not offered"
 
 

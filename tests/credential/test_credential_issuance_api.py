@@ -116,7 +116,7 @@ def test_a_key_proof_is_needed(wallet: Wallet) -> None:
 def test_unknown_or_unscored_residents_get_one_refusal(gw: Gateway, client: TestClient) -> None:
     stranger = Wallet(gw, client, seq=900)
     resp = stranger.request_credential()
-    assert resp.status_code == 403 and resp.json()["code"] == "credential_refused"
+    assert resp.status_code == 403 and resp.json()["code"] == "credential_request_denied"
     assert stranger.id_number not in resp.text
 
 
@@ -148,7 +148,7 @@ def test_withdrawing_the_scoring_authorisation_supersedes_the_credential(gw: Gat
     credential = wallet.credential()
     withdraw_authorisation(gw, wallet.id_number, wallet.name, "cc")
     assert _status(gw, credential) == Status.SUPERSEDED
-    assert wallet.request_credential().json()["code"] == "credential_refused"
+    assert wallet.request_credential().json()["code"] == "credential_request_denied"
 
 
 def test_a_nonce_used_by_one_process_is_spent_for_every_other(gw: Gateway, wallet: Wallet) -> None:
@@ -163,3 +163,9 @@ def test_a_nonce_used_by_one_process_is_spent_for_every_other(gw: Gateway, walle
         other.close()
     resp = wallet.request_credential(wallet.proof(nonce=nonce))
     assert resp.status_code == 400 and resp.json()["code"] == "invalid_nonce"
+
+
+def test_an_unknown_configuration_is_refused_with_the_openid4vci_code(wallet: Wallet) -> None:
+    body = {"credential_configuration_id": "other", "proofs": {"jwt": [wallet.proof()]}}
+    resp = wallet.client.post("/v1/credentials", json=body, headers=wallet.headers())
+    assert resp.status_code == 400 and resp.json()["code"] == "unknown_credential_configuration"
