@@ -46,6 +46,7 @@ from bench.population import (
     ingest_in_process,
     ingest_over_http,
 )
+from bench.presentation import TARGET_PRESENTATION_RATIO, measure_presentation
 from bench.reference import CONFIG_ENV
 from bench.servers import Server, start_gateway, start_reference, uvicorn_implementation
 from gateway.config import PROJECT_ROOT, Settings
@@ -69,6 +70,7 @@ REPORT_KEYS = (
     "ratios",
     "scaling",
     "latency_at_half_rate",
+    "presentation",
     "targets",
     "notes",
 )
@@ -526,6 +528,17 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(_target(name, f">= {goal}x {ref}, same workers", measured, met))
         else:
             out.append(_target(name, f">= {goal}x {ref}", None, None, optional.get(name, "not measured")))
+    pres = report.get("presentation", {})
+    if pres.get("ratio") is not None:  # issue 10
+        out.append(
+            _target(
+                "presentation verification",
+                f">= {TARGET_PRESENTATION_RATIO}x its reference",
+                pres["ratio"],
+                pres["ratio"] >= TARGET_PRESENTATION_RATIO,
+                pres["note"],
+            )
+        )
     rc = report.get("recompute", {})
     if rc.get("seconds") is not None:
         est = rc.get("extrapolated_1m_s")
@@ -610,6 +623,12 @@ def render(report: dict[str, Any]) -> str:
             )
     for name, value in report.get("scaling", {}).items():
         lines.append(f"2w/1w {name:<18} {value}")
+    pres = report.get("presentation", {})
+    if pres.get("ratio") is not None:
+        lines.append(
+            f"presentation verify: {pres['gateway_ops_per_s']:,.0f}/s vs reference {pres['reference_ops_per_s']:,.0f}/s"
+            f" = {pres['ratio']} ({pres['presentation_bytes']} bytes)"
+        )
     for t in report.get("targets", []):
         verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
         lines.append(f"target {t['target']}: {t['goal']} -> {t['measured']} [{verdict}] {t['note']}".rstrip())
@@ -714,6 +733,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> d
 
             say("profiling in process (cProfile)")
             report["profile"] = profile_all(settings, population, say, issuance=not args.recompute_only)
+        say("verifying a credit-code presentation against its reference (in process)")  # issue 10
+        report["presentation"] = measure_presentation(args.duration, args.warmup)
         report["targets"] = evaluate_targets(report)
     finally:
         servers.close()  # every server this run started is stopped, whatever happened

@@ -273,6 +273,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from gateway.verify_cli import run_verify
 
     text = sys.stdin.read() if args.token == "-" else args.token  # noqa: S105 - "-" means stdin
+    if args.presentation:  # issue 10: a credit code shown offline
+        from gateway.verify_presentation_cli import run_verify_presentation
+
+        return run_verify_presentation(
+            text,
+            verifier_kind=args.verifier_kind,
+            jwks_file=args.jwks,
+            status_file=args.status_list,
+            issuer=args.issuer,
+        )
     return run_verify(text, jwks_file=args.jwks, issuer=args.issuer, audience=args.audience)
 
 
@@ -303,6 +313,12 @@ def _cmd_dev_idp(args: argparse.Namespace) -> int:
     text = sys.stdin.readline().strip() if args.id_number == "-" else args.id_number
     print(dev_idp_token_command(Settings.from_env(), text, args.name))
     return 0
+
+
+def _cmd_wallet(args: argparse.Namespace) -> int:
+    from gateway.wallet import run_wallet
+
+    return run_wallet(args)
 
 
 def _cmd_mappings(args: argparse.Namespace) -> int:
@@ -456,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jwks", help="a JWKS file (otherwise the keys are discovered from --issuer)")
     s.add_argument("--issuer", help="the expected iss (default: this gateway's); its keys are discovered unless --jwks")
     s.add_argument("--audience", help="your partner id: the assertion must be addressed to it")
+    # issue 10
+    s.add_argument("--presentation", action="store_true", help="TOKEN is a credit code's offline QR text")
+    s.add_argument("--verifier-kind", help="with --presentation: your kind, e.g. incentive_provider")
+    s.add_argument("--status-list", help="with --presentation and --jwks: a cached statuslist+jwt file")
     s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("keys", help="the gateway's signing keys")
@@ -483,6 +503,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("id_number")
     d.add_argument("name")
     s.set_defaults(func=_cmd_dev_idp)
+
+    # issue 10: the reference holder of the credit code
+    s = sub.add_parser("wallet", help="a reference holder of the credit code (development mode)")
+    s.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway (default: gateway serve's address)")
+    s.add_argument("--dir", help="where the holder key and credential live (default: <data dir>/wallet)")
+    wsub = s.add_subparsers(dest="action", required=True)
+    wsub.add_parser("init", help="create the holder key")
+    w = wsub.add_parser("obtain", help="obtain a credential (ID token from the development IdP)")
+    w.add_argument("id_number")
+    w.add_argument("name")
+    w.add_argument("--include-score", action="store_true", help="also make the score disclosable")
+    w = wsub.add_parser("answer", help="answer a presentation request (its request_uri, from the QR code)")
+    w.add_argument("request_uri")
+    w = wsub.add_parser("show", help="print the offline QR code in the terminal")
+    w.add_argument("--verifier-kind", default="incentive_provider")
+    w.add_argument(
+        "--claim", action="append", help="a claim path to disclose (repeatable; default level_at_least.good)"
+    )
+    s.set_defaults(func=_cmd_wallet)
 
     add_mappings_parser(sub, _cmd_mappings)
     add_governance_parsers(sub, _cmd_governance)

@@ -219,6 +219,9 @@ class Settings:
     audit_anchor_interval: int = 3600
     webhook_worker: bool = False
     otel: bool = False
+    # issue 10: the credit code (SD-JWT VC): credential lifetime (≤ 90 d), presentation windows.
+    credential_lifetime: int = 30 * 86400
+    presentation_request_lifetime: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -318,6 +321,9 @@ class Settings:
             otel=_choice(env, "GATEWAY_OTEL", "0", ("0", "1")) == "1",
             webhook_worker=_choice(env, "GATEWAY_WEBHOOK_WORKER", "0", ("0", "1")) == "1",
             audit_anchor_interval=_int(env, "GATEWAY_AUDIT_ANCHOR_SECONDS", 3600, low=0, high=7 * 24 * 3600),
+            # issue 10
+            credential_lifetime=_int(env, "GATEWAY_CREDENTIAL_LIFETIME", 30 * 86400, low=3600, high=90 * 86400),
+            presentation_request_lifetime=_int(env, "GATEWAY_PRESENTATION_REQUEST_LIFETIME", 300, low=30, high=300),
         )
 
     def body_limits(self) -> tuple[tuple[str, int], ...]:

@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from gateway.api.app import create_app
 from gateway.cli import render_score
 from gateway.config import bundled_path
+from gateway.demo_credit_code import credit_code_demo
 from gateway.exchange import TYP_SCORE_ASSERTION, make_client_assertion, parse_jwks, read_signing_key, sign
 from gateway.exchange.assertion import verify_score_assertion
 from gateway.services.context import Gateway
@@ -360,6 +361,7 @@ def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
         _recognition(client, gw)
         if resident is not None:
             _consent_request(client, gw, resident)
+        credit_code_demo(client, gw, population, _token(client, gw, "sx-scenic-example"))  # issue 10
         if serve:
             print(f"serving on http://127.0.0.1:{port} — Ctrl-C to stop")
             try:

@@ -268,3 +268,56 @@ class RateLimited(GatewayError):
     code = "rate_limited"
     title = "Too many requests"
     status = 429
+
+
+# --- issue 10 --- the credit code (SD-JWT VC issuance and presentation requests)
+
+
+class CredentialRefused(PermissionDenied):
+    """OpenID4VCI ``credential_request_denied``: the resident is unknown, ineligible or without a
+    current score — one wording for all."""
+
+    code = "credential_request_denied"
+    title = "No credit code can be issued"
+
+
+class InvalidProof(BadRequest):
+    """OpenID4VCI ``invalid_proof``: the key proof is missing or fails a check."""
+
+    code = "invalid_proof"
+    title = "The key proof is not acceptable"
+
+
+class InvalidNonce(BadRequest):
+    """OpenID4VCI ``invalid_nonce``: unknown, expired or already used; fetch a new one."""
+
+    code = "invalid_nonce"
+    title = "The key proof's nonce is not a fresh one from the nonce endpoint"
+
+
+class UnsupportedCredentialConfiguration(BadRequest):
+    code = "unknown_credential_configuration"
+    title = "The credential configuration is not offered"
+
+
+class ClaimNotRequestable(ValidationFailed):
+    code = "claim_not_requestable"
+    title = "A requested claim is not one the credit code can disclose to this verifier"
+
+
+class PresentationRequestNotFound(NotFound):
+    code = "presentation_request_not_found"
+    title = "The presentation request does not exist"
+
+
+class PresentationRequestExpired(GatewayError):
+    code = "presentation_request_expired"
+    title = "The presentation request has expired"
+    status = 410
+
+
+class PresentationRequestAnswered(Conflict):
+    """The request's nonce was used: a second answer would be a replay."""
+
+    code = "presentation_request_answered"
+    title = "The presentation request has already been answered"

@@ -28,6 +28,7 @@ def test_the_harness_writes_a_complete_report_for_a_tiny_population(tmp_path: Pa
     (path,) = out.glob("*.json")
     report = json.loads(path.read_text(encoding="utf-8"))
     assert set(REPORT_KEYS) <= report.keys()
+    assert {"gateway_ops_per_s", "reference_ops_per_s", "ratio"} <= report["presentation"].keys()  # issue 10
     assert report["load_generator"]["name"] == "httpx"
     assert {"nproc", "cpu_model", "memory_gib"} <= report["machine"].keys()
     assert {"python", "fastapi", "uvicorn", "pyjwt", "sqlalchemy"} <= report["versions"].keys()

@@ -23,6 +23,12 @@ PUBLIC = {
     "/consent-requests/{request_id}",
     "/v1/consent-requests/{request_id}/qr.svg",
     "/v1/consent-requests/{request_id}/qr.png",
+    # issue 10: the wallet's side of OpenID4VCI / presentations (the KB-JWT or key proof authenticates)
+    "/.well-known/openid-credential-issuer",
+    "/credentials/credit-code/v1",
+    "/v1/credential-nonces",
+    "/v1/presentation-requests/{request_id}/request",
+    "/v1/presentation-requests/{request_id}/response",
 }
 
 

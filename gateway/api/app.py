@@ -21,7 +21,9 @@ from gateway.api.routes import consent_requests as consent_request_routes
 from gateway.api.routes import exchange, health, ingest, me, oauth, officer, rights, webhooks
 from gateway.api.routes import report as report_routes
 from gateway.api.routes.admin import router as admin_router
+from gateway.api.routes.credential import router as credential_router
 from gateway.api.routes.model_admin import router as model_admin_router
+from gateway.api.routes.presentations import router as presentations_router
 from gateway.api.routes.programme_admin import router as programme_admin_router
 from gateway.api.routes.publication import router as publication_router
 from gateway.api.routes.recognition import router as recognition_router
@@ -81,6 +83,8 @@ def build_app() -> FastAPI:
     app.include_router(webhooks.router)  # issue 13
     app.add_middleware(MetricsMiddleware)  # issue 13
     app.add_middleware(RequestIdMiddleware)  # issue 13 (outermost: the id is set before anything logs)
+    app.include_router(credential_router)
+    app.include_router(presentations_router)
     return app
 
 

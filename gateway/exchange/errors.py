@@ -206,3 +206,102 @@ class ReplayGuardUnavailable(ServiceUnavailable):
 
     code = "replay_guard_unavailable"
     title = "Replay protection is not available"
+
+
+# --- issue 10 --- SD-JWT VC presentations (RFC 9901, SD-JWT VC): one class per verifier check.
+# The issuer-signed JWT's own checks reuse the classes above (token_type_mismatch,
+# bad_signature, token_expired, token_not_yet_valid, unknown_key …).
+
+
+class PresentationTooLarge(InvalidToken):
+    code = "presentation_too_large"
+    title = "The presentation exceeds the size or disclosure-count limit"
+
+
+class PresentationMalformed(InvalidToken):
+    code = "presentation_malformed"
+    title = "The presentation is not a well-formed SD-JWT"
+
+
+class CredentialIssuerNotTrusted(InvalidToken):
+    code = "credential_issuer_not_trusted"
+    title = "The credential's issuer is not a trusted issuer"
+
+
+class CredentialTypeUnknown(InvalidToken):
+    code = "credential_type_unknown"
+    title = "The credential's vct is not a known credential type"
+
+
+class SdAlgNotAllowed(InvalidToken):
+    code = "sd_alg_not_allowed"
+    title = "The credential's _sd_alg is not an allowed hash algorithm"
+
+
+class CredentialRevoked(InvalidToken):
+    code = "credential_revoked"
+    title = "The credential's status is not valid (revoked, suspended or superseded)"
+
+
+class DisclosureMalformed(InvalidToken):
+    code = "disclosure_malformed"
+    title = "A disclosure is not a well-formed SD-JWT disclosure"
+
+
+class DisclosureDuplicated(InvalidToken):
+    code = "disclosure_duplicated"
+    title = "A disclosure or a digest appears more than once"
+
+
+class DisclosureUnreferenced(InvalidToken):
+    code = "disclosure_unreferenced"
+    title = "A disclosure's digest is not referenced by the credential"
+
+
+class KeyBindingMissing(InvalidToken):
+    code = "key_binding_missing"
+    title = "The credential is holder-bound but the presentation has no KB-JWT"
+
+
+class KeyBindingTypeMismatch(InvalidToken):
+    code = "key_binding_type_mismatch"
+    title = "The KB-JWT's typ is not kb+jwt"
+
+
+class KeyBindingSignatureInvalid(InvalidToken):
+    code = "key_binding_signature_invalid"
+    title = "The KB-JWT is not signed by the credential's cnf key"
+
+
+class KeyBindingAudienceMismatch(InvalidToken):
+    code = "key_binding_audience_mismatch"
+    title = "The KB-JWT is meant for another verifier"
+
+
+class KeyBindingNonceMismatch(InvalidToken):
+    code = "key_binding_nonce_mismatch"
+    title = "The KB-JWT's nonce is not the expected, unused one"
+
+
+class KeyBindingStale(InvalidToken):
+    code = "key_binding_stale"
+    title = "The KB-JWT's iat is outside the accepted window"
+
+
+class SdHashMismatch(InvalidToken):
+    code = "sd_hash_mismatch"
+    title = "The KB-JWT's sd_hash does not cover the presented SD-JWT"
+
+
+class DisclosureNotRequested(InvalidToken):
+    """Over-disclosure is refused, not ignored: the verifier must not even hold what it did not ask."""
+
+    code = "disclosure_not_requested"
+    title = "The presentation discloses a claim the request did not ask for"
+    status = 403
+
+
+class RequestedClaimMissing(InvalidToken):
+    code = "requested_claim_missing"
+    title = "The presentation lacks a claim the request asked for"
+    status = 403

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, delete, func, or_, select, union_all, update
 
 from gateway.clock import utcnow
 from gateway.config import Settings
@@ -36,6 +36,7 @@ from gateway.services.operations.metrics import record_status_list_lag
 from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.engine import reader
 from gateway.store.tables import current_scores, disclosures, people, score_history, status_slots
+from gateway.store.tables_credential import credentials
 from gateway.store.tables_hardening import status_list_fill
 
 __all__ = [
@@ -316,16 +317,16 @@ def _now(now: datetime | None) -> datetime:
     return now or utcnow()
 
 
-def _supersede(conn: Connection, who: ColumnElement[bool], now: datetime) -> int:
-    """Mark SUPERSEDED the live assertions about the people ``who`` selects that state a tier, or a
-    disclosed score, other than their current one. One statement, whatever the number of people."""
+def _stale_assertions(who: ColumnElement[bool], now: datetime) -> Select[tuple[str]]:
+    """Live assertions about the people ``who`` selects that state a tier, or a disclosed score,
+    other than their current one."""
     d, c, h = disclosures, current_scores, score_history
     untrue = or_(
         c.c.tier.is_(None),
         c.c.tier != d.c.tier,
         and_(d.c.disclosure == "score", or_(c.c.score.is_(None), h.c.score.is_(None), c.c.score != h.c.score)),
     )
-    stale = (
+    return (
         select(d.c.jti)
         .select_from(
             people.join(d, d.c.person_key == people.c.id_hash)
@@ -334,6 +335,32 @@ def _supersede(conn: Connection, who: ColumnElement[bool], now: datetime) -> int
         )
         .where(who, d.c.expires_at > now, d.c.status_list.is_not(None), untrue)
     )
+
+
+def _stale_credentials(who: ColumnElement[bool], now: datetime) -> Select[tuple[str]]:
+    """The same for residents' credit codes (issue 10), including people with no current tier at
+    all (after a withdrawal of the scoring authorisation, or ineligibility)."""
+    cr, c, h = credentials, current_scores, score_history
+    untrue = or_(
+        c.c.tier.is_(None),
+        c.c.tier != cr.c.tier,
+        and_(cr.c.with_score, or_(c.c.score.is_(None), h.c.score.is_(None), c.c.score != h.c.score)),
+    )
+    return (
+        select(cr.c.id)
+        .select_from(
+            people.join(cr, cr.c.person_id == people.c.id)
+            .outerjoin(c, c.c.person_id == people.c.id)
+            .join(h, h.c.id == cr.c.score_id)
+        )
+        .where(who, cr.c.expires_at > now, untrue)
+    )
+
+
+def _supersede(conn: Connection, who: ColumnElement[bool], now: datetime) -> int:
+    """Mark SUPERSEDED what the live assertions and credentials about ``who`` no longer truly
+    state. One statement, whatever the number of people."""
+    stale = union_all(_stale_assertions(who, now), _stale_credentials(who, now))
     stmt = (
         update(status_slots)
         .where(status_slots.c.status == int(Status.VALID), status_slots.c.jti.in_(stale))
@@ -343,7 +370,8 @@ def _supersede(conn: Connection, who: ColumnElement[bool], now: datetime) -> int
 
 
 def supersede_for_people(conn: Connection, person_ids: Iterable[int], *, now: datetime | None = None) -> int:
-    """After rescoring ``person_ids``: supersede what their live assertions no longer truly state."""
+    """After rescoring ``person_ids``: supersede what their live assertions and credentials no
+    longer truly state."""
     ids = sorted(set(person_ids))
     at = _now(now)
     return sum(_supersede(conn, people.c.id.in_(ids[i : i + _IN_CHUNK]), at) for i in range(0, len(ids), _IN_CHUNK))

@@ -352,6 +352,7 @@ eligibility_decisions = Table(
     Column("level", String(32), nullable=False),
     Column("at", Stamp, nullable=False),
 )
+from gateway.store import tables_credential as _tables_credential  # noqa: E402,F401
 from gateway.store import tables_hardening as _tables_hardening  # noqa: E402,F401
 from gateway.store import tables_operations as _tables_operations  # noqa: E402,F401  (issue 13)
 from gateway.store import tables_publication as _tables_publication  # noqa: E402,F401  (issue 16)

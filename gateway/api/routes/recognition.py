@@ -12,6 +12,8 @@ from gateway.api.deps import ExchangePartnerDep, GatewayDep
 from gateway.api.idempotency import IdempotencyDep
 from gateway.api.routes.exchange import Purpose
 from gateway.api.schemas import PROBLEMS, Problem
+from gateway.errors import ValidationFailed
+from gateway.services.credential.recognition import recognise_presentation
 from gateway.services.eligibility import decide
 from gateway.services.recognition import recognise
 
@@ -30,8 +32,15 @@ _BAD_UPSTREAM: dict[int | str, dict[str, Any]] = {
 
 class RecognitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assertion: str = _ASSERTION
+    assertion: str = Field(
+        min_length=1,
+        max_length=16 * 1024,
+        description="A score assertion (compact JWS) addressed to you, or an SD-JWT VC presentation "
+        "(`<jwt>~<disclosures>~<kb-jwt>`, tier disclosed, KB-JWT aud = you), which also needs purpose and nonce",
+    )
     purpose: Purpose | None = Field(default=None, description="When given, the assertion must carry this purpose")
+    # issue 10: the nonce the caller gave the wallet, for an SD-JWT VC presentation
+    nonce: str | None = Field(None, min_length=1, max_length=128, description="For a presentation: your nonce")
 
 
 class TierOut(BaseModel):
@@ -114,6 +123,13 @@ class DecisionOut(BaseModel):
     responses={**PROBLEMS(401, 403, 422, 503), **_BAD_UPSTREAM},
 )
 async def create_recognition(body: RecognitionRequest, gw: GatewayDep, principal: ExchangePartnerDep) -> Any:
+    if "~" in body.assertion:  # issue 10: an SD-JWT VC presentation (a compact JWS has no "~")
+        if body.purpose is None or body.nonce is None:
+            raise ValidationFailed("A presentation needs the purpose and the nonce you gave the wallet.")
+        recognition = await recognise_presentation(
+            gw, principal, body.assertion, nonce=body.nonce, purpose=body.purpose
+        )
+        return recognition.as_dict()
     recognition = await recognise(gw, principal, body.assertion, purpose=body.purpose)
     return recognition.as_dict()
 
