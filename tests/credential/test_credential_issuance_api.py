@@ -144,10 +144,20 @@ def test_a_new_credential_supersedes_the_old_one(gw: Gateway, wallet: Wallet) ->
     assert info.value.code == "credential_revoked"
 
 
-def test_withdrawing_the_scoring_authorisation_supersedes_the_credential(gw: Gateway, wallet: Wallet) -> None:
+def test_withdrawing_the_scoring_authorisation_revokes_the_credential(gw: Gateway, wallet: Wallet) -> None:
+    # A withdrawal recorded at the counter (pushed by the credit centre) revokes, as in the app (issue 9).
     credential = wallet.credential()
     withdraw_authorisation(gw, wallet.id_number, wallet.name, "cc")
-    assert _status(gw, credential) == Status.SUPERSEDED
+    assert _status(gw, credential) == Status.INVALID
+    assert wallet.request_credential().json()["code"] == "credential_request_denied"
+
+
+def test_the_residents_own_withdrawal_revokes_the_credential(gw: Gateway, client: TestClient, wallet: Wallet) -> None:
+    # Issue 9 meets issue 10: withdrawing in the app (not by a counter record) revokes the credit code.
+    credential = wallet.credential()
+    withdrawn = client.delete("/v1/me/authorisation", headers=wallet.headers())
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert _status(gw, credential) == Status.INVALID
     assert wallet.request_credential().json()["code"] == "credential_request_denied"
 
 

@@ -40,6 +40,7 @@ from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit
 from gateway.store.tables import consents, disclosures, information_records, people, status_slots
+from gateway.store.tables_credential import credentials
 
 __all__ = [
     "COUNTER_UNIT",
@@ -167,8 +168,8 @@ def _record(
 
 
 def end_disclosures(conn: Connection, person_ids: Iterable[int], *, now: datetime) -> tuple[int, int]:
-    """A withdrawal's cascade: end every consent and revoke (INVALID) every live assertion of the
-    people. Set-based, so ingestion can run it for a whole batch. Returns (consents, assertions)."""
+    """A withdrawal's cascade: end every consent and revoke (INVALID) every live assertion and
+    credit code of the people. Set-based, so ingestion can run it for a whole batch. Returns (consents, assertions)."""
     ids = sorted(set(person_ids))
     if not ids:
         return 0, 0
@@ -179,11 +180,15 @@ def end_disclosures(conn: Connection, person_ids: Iterable[int], *, now: datetim
     ).rowcount
     keys = select(people.c.id_hash).where(people.c.id.in_(ids))
     live = select(disclosures.c.jti).where(disclosures.c.person_key.in_(keys), disclosures.c.expires_at > now)
-    revoked = conn.execute(
-        update(status_slots)
-        .where(status_slots.c.jti.in_(live), status_slots.c.status != int(Status.INVALID))
-        .values(status=int(Status.INVALID), updated_at=now)
-    ).rowcount
+    # The residents' credit codes (issue 10) are revoked with their assertions.
+    held = select(credentials.c.id).where(credentials.c.person_id.in_(ids), credentials.c.expires_at > now)
+    revoked = 0
+    for jtis in (live, held):
+        revoked += conn.execute(
+            update(status_slots)
+            .where(status_slots.c.jti.in_(jtis), status_slots.c.status != int(Status.INVALID))
+            .values(status=int(Status.INVALID), updated_at=now)
+        ).rowcount
     return ended, revoked
 
 

@@ -46,6 +46,7 @@ from gateway.store.tables import (
     status_slots,
 )
 from gateway.store.tables_residents import callback_attempts, consent_requests
+from gateway.store.tables_web import web_sessions
 
 __all__ = ["RetentionReport", "delete_people", "run_retention"]
 
@@ -105,6 +106,9 @@ def delete_people(conn: Connection, person_ids: Iterable[int], report: Retention
             _count(report, status_slots.name, conn.execute(gone).rowcount)
         logged = conn.execute(delete(disclosures).where(disclosures.c.person_key.in_(keys)))
         _count(report, disclosures.name, logged.rowcount)
+        # A resident's page session names them by keyed hash: it ends with them (issue 11).
+        signed_in = delete(web_sessions).where(web_sessions.c.kind == "resident", web_sessions.c.subject.in_(keys))
+        _count(report, web_sessions.name, conn.execute(signed_in).rowcount)
         # Delivery attempts name only the request: they go with the person's requests.
         theirs = select(consent_requests.c.id).where(consent_requests.c.person_id.in_(chunk))
         tried = conn.execute(delete(callback_attempts).where(callback_attempts.c.request_id.in_(theirs)))
