@@ -7,10 +7,12 @@ with the development identity provider and consents to Hangzhou's platform; 7. H
 token, receives a signed assertion and verifies it offline with the published keys and schema;
 8. the resident reads who received what; 9.–10. recognition and eligibility; 11. the example bank's
 consent request, approved by the resident, brings the assertion without any ID number sent;
-12. the resident's credit report. Run it twice and ingestion reports duplicates only.
+12. the resident's credit report; 13.–14. the credit code: a resident's wallet obtains it, a
+Hangzhou scenic operator scans the offline code, and an online presentation request is answered
+(``demo_credit_code``). Run it twice and ingestion reports duplicates only.
 
-The partners' private keys come from ``tests/fixtures/partner-keys`` — development key pairs that
-protect nothing (see the README there).
+The partners' private keys come from ``tests/fixtures/partner-keys`` (bundled in the wheel as
+``demo-partner-keys``) — development key pairs that protect nothing (see the README there).
 """
 
 from __future__ import annotations

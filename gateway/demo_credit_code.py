@@ -45,13 +45,13 @@ def _resident_at_least_good(gw: Gateway, population: Path) -> dict[str, str] | N
 def credit_code_demo(client: httpx.Client, gw: Gateway, population: Path, scenic_token: str) -> None:
     resident = _resident_at_least_good(gw, population)
     if resident is None:
-        print("11. no synthetic resident at level good or better: the credit code step is skipped")
+        print("13. no synthetic resident at level good or better: the credit code step is skipped")
         return
     wallet = HolderWallet(gw.settings.data_dir / "demo-wallet", client, gw.settings.issuer)
     id_token = DevIdentityProvider(gw.settings).issue_id_token(resident["id_number"], resident["name"])
     credential = wallet.obtain(id_token)
     print(
-        f"11. a Shaoxing resident's wallet obtains the credit code (OpenID4VCI: nonce, key proof, ID token): "
+        f"13. a Shaoxing resident's wallet obtains the credit code (OpenID4VCI: nonce, key proof, ID token): "
         f"a {len(credential)}-byte SD-JWT VC (typ dc+sd-jwt), holder key {wallet.key().kid[:12]}…"
     )
     # The Hangzhou operator refreshed the JWKS and status list while online; scanning needs neither.
@@ -79,7 +79,7 @@ def credit_code_demo(client: httpx.Client, gw: Gateway, population: Path, scenic
     result = client.get(f"/v1/presentation-requests/{req['request_id']}", headers=headers).json()["result"]
     decision = result["decision"]
     print(
-        f"12. online, verifier first: sx-scenic-example asks for its ticket programme (claims {req['claims']}, "
+        f"14. online, verifier first: sx-scenic-example asks for its ticket programme (claims {req['claims']}, "
         f"QR {len(req['qr_svg'])}-byte SVG); the wallet answers; the poll returns {json.dumps(result['claims'])} "
         f"and a signed decision: eligible {decision['eligible']}, benefit "
         f"{(decision['benefit'] or {}).get('label', {}).get('en')}"
