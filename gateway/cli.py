@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -573,7 +572,10 @@ def _startup_problem(exc: BaseException) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from gateway.services.operations.logs import configure_logging
+
+    # One handler on the root logger, the gateway's own (create_app re-installs it, never a second one).
+    configure_logging("text", "WARNING")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -20,11 +20,13 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import os
 import secrets
 import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from sqlalchemy import func, select
 
 from gateway.api.app import create_app
 from gateway.cli import render_score
-from gateway.config import bundled_path
+from gateway.config import Settings, bundled_path
 from gateway.demo_credit_code import credit_code_demo
 from gateway.exchange import TYP_SCORE_ASSERTION, make_client_assertion, parse_jwks, read_signing_key, sign
 from gateway.exchange.assertion import verify_score_assertion
@@ -337,7 +339,11 @@ def _recognition(client: httpx.Client, gw: Gateway) -> None:
 
 
 def run_demo(*, residents: int, seed: int, serve: bool, port: int) -> int:
-    gw = Gateway.build()
+    settings = Settings.from_env()
+    if "GATEWAY_LOG_LEVEL" not in os.environ:
+        # The demo's own lines tell the story; the gateway's request logs would drown them.
+        settings = replace(settings, log_level="WARNING")
+    gw = Gateway.build(settings)
     population = gw.settings.data_dir / "demo-population"
     print(f"data directory: {gw.settings.data_dir}  (database: {gw.engine.url.render_as_string(hide_password=True)})")
     manifest_path = population / "manifest.json"

@@ -79,3 +79,5 @@ def configure_logging(fmt: str, level: str) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every outbound request (JWKS and status-list fetches) at INFO: noise in a server log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
