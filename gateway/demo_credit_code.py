@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from gateway.exchange.credit_code_offline import verify_offline
+from gateway.exchange.credit_code_offline import decode_offline, verify_offline
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
 from gateway.services.credential.qr import qr_facts
@@ -63,11 +63,13 @@ def credit_code_demo(client: httpx.Client, gw: Gateway, population: Path, scenic
         qr_text, jwks=jwks, issuer=gw.settings.issuer, verifier_kind=HANGZHOU_SCENIC_KIND, status_list_jwt=status_list
     )
     seen = json.dumps(claims, ensure_ascii=False)
-    leaked = resident["name"] in qr_text or resident["id_number"] in qr_text
+    presentation = decode_offline(qr_text)
+    leaked = resident["name"] in presentation or resident["id_number"] in presentation
     verdict = "qualifies" if claims.get("level_at_least.good") is True else "does not qualify"
     print(
         f"    a Hangzhou scenic operator scans the offline QR code (version {facts.version}, error correction "
-        f"{facts.error}, {facts.characters} characters) and checks it with cached public keys and status list:"
+        f"{facts.error}, {facts.characters} characters in {facts.mode} mode: the compact SXCC1 form of a "
+        f"{len(presentation)}-character presentation) and checks it with cached public keys and status list:"
     )
     print(f"    tourism: good, {verdict} — it saw {seen}; name or ID number in the code: {'yes' if leaked else 'no'}")
 

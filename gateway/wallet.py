@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from gateway.exchange import SigningKey, generate_signing_key, read_signing_key, write_signing_key
+from gateway.exchange.credit_code_offline import encode_offline
 from gateway.exchange.key_proof import make_key_proof
 from gateway.exchange.sd_jwt_vc import present
 from gateway.services.credential.qr import qr_facts, terminal
@@ -82,8 +83,11 @@ class HolderWallet:
         return {"verifier": view["client_id"], "purpose": view["purpose"], "claims": view["claims"]}
 
     def offline(self, verifier_kind: str, claims: Sequence[str] = DEFAULT_OFFLINE_CLAIMS) -> str:
-        """The QR code's text: the presentation itself, KB-JWT aud = the verifier's kind, a fresh iat."""
-        return present(self.credential(), self.key(), claims, aud=verifier_kind, nonce=secrets.token_urlsafe(12))
+        """The QR code's text: the presentation (KB-JWT aud = the verifier's kind, a fresh iat) in its
+        compact form, ``SXCC1:`` + Base45 of the compressed bytes, for a smaller QR code."""
+        nonce = secrets.token_urlsafe(12)
+        presentation = present(self.credential(), self.key(), claims, aud=verifier_kind, nonce=nonce)
+        return encode_offline(presentation)
 
 
 def _path(uri: str, issuer: str) -> str:
@@ -127,7 +131,7 @@ def run_wallet(args: Any) -> int:
                 facts = qr_facts(text)
                 print(terminal(text))
                 print(
-                    f"offline QR code: {facts.characters} characters, version {facts.version}, "
+                    f"offline QR code: {facts.characters} characters ({facts.mode} mode), version {facts.version}, "
                     f"error correction {facts.error}, {facts.modules}×{facts.modules} modules; valid 120 s"
                 )
         except (RuntimeError, OSError, httpx.HTTPError) as exc:

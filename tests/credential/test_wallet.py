@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
+from gateway.exchange.credit_code_offline import decode_offline
 from gateway.services.context import Gateway
 from gateway.services.credential.verification import gateway_verifier
 from gateway.services.dev_idp import DevIdentityProvider
@@ -39,7 +40,10 @@ def test_the_wallet_obtains_answers_and_shows_an_offline_code(gw: Gateway, clien
     polled = client.get(f"/v1/presentation-requests/{req['request_id']}", headers=scenic).json()
     assert polled["state"] == "verified" and set(polled["result"]["claims"]) == {"regional_tier"}
     text = wallet.offline("incentive_provider")
-    verified = gateway_verifier(gw).verify(text, audience="incentive_provider", nonce=None, kb_max_age=120)
+    assert text.startswith("SXCC1:")  # the compact form; the gateway's verifier takes the presentation
+    verified = gateway_verifier(gw).verify(
+        decode_offline(text), audience="incentive_provider", nonce=None, kb_max_age=120
+    )
     assert verified.disclosed == {"level_at_least.good"}
 
 

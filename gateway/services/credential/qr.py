@@ -2,7 +2,9 @@
 
 Error correction M (15 % of the code may be damaged) while that keeps the version at 25 or below;
 above, L (7 %): a code shown on a phone screen is not torn or stained, and every version saved is
-larger modules at the same screen size. :func:`qr_facts` reports what was chosen.
+larger modules at the same screen size. :func:`qr_facts` reports what was chosen, with the
+encoding mode segno picked: the offline credit code's compact form (``SXCC1:`` + Base45) is made
+only of characters QR alphanumeric mode stores at 5.5 bits each, and must get that mode.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class QrFacts:
     error: str
     modules: int  # per side, without the quiet zone
     characters: int
+    mode: str  # "alphanumeric", "byte", … as segno chose it
 
 
 _MAX_VERSION_AT_M = 25
@@ -38,7 +41,8 @@ def _make(content: str) -> segno.QRCode:
 
 def qr_facts(content: str) -> QrFacts:
     code = _make(content)
-    return QrFacts(int(code.version), str(code.error), int(code.symbol_size(border=0)[0]), len(content))
+    size = int(code.symbol_size(border=0)[0])
+    return QrFacts(int(code.version), str(code.error), size, len(content), str(code.mode))
 
 
 def svg(content: str, *, scale: int = 4) -> str:
