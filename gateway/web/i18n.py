@@ -177,6 +177,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "me.report": ("信用报告", "Credit report"),
     "me.credit_code": ("信用码", "Credit code"),
     "me.auth_status": ("授权状态", "Status"),
+    "me.status": ("状态", "Status"),
     "auth.granted": ("已授权评分", "Authorised"),
     "auth.withdrawn": ("已撤回", "Withdrawn"),
     "auth.none": ("尚未授权", "Not authorised"),
