@@ -95,12 +95,15 @@ async def sign_in(request: Request) -> Response:
     gw = gateway_of(request)
     form = await request.form()
     presented, expected = str(form.get("login_state") or ""), request.cookies.get(_LOGIN_COOKIE) or ""
+    back = _next(str(form.get("next") or ""))
     # Before a session exists the form's CSRF token is a double-submit of the sign-in cookie.
     if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
         return render(
             request,
             "me/sign_in.html",
-            _context(request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error="csrf_rejected"),
+            _context(
+                request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error="csrf_rejected", next=back
+            ),
             status_code=403,
         )
     try:
@@ -114,13 +117,13 @@ async def sign_in(request: Request) -> Response:
         return render(
             request,
             "me/sign_in.html",
-            _context(request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error=exc.detail),
+            _context(request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error=exc.detail, next=back),
             status_code=exc.status if exc.status != 401 else 422,
         )
     token = await run_in_threadpool(
         lambda: start_session(gw, "resident", resident.id_hash, profile=resident_profile(resident))
     )
-    response = RedirectResponse(_next(str(form.get("next") or "")) or "/me", status_code=303)
+    response = RedirectResponse(back or "/me", status_code=303)
     set_cookie(request, response, RESIDENT_COOKIE, token, max_age=gw.settings.session_absolute_seconds)
     clear_cookie(request, response, _LOGIN_COOKIE)
     if form.get("kiosk") == "1":
