@@ -41,7 +41,7 @@ def test_restore_verifies_old_assertions_and_serves_the_same_scores(
     )
     assert issued.status_code == 201, issued.text
     token = issued.json()["assertion"]
-    before = score_view(gw, "officer-1", idn)
+    before = score_view(gw, "officer-1", idn, purpose="backup check", case_ref="BK-1")
     write_anchor(gw)
 
     result = backup(gw.settings, tmp_path / "backup")
@@ -51,7 +51,7 @@ def test_restore_verifies_old_assertions_and_serves_the_same_scores(
     restored = Gateway.build(replace(settings, data_dir=restored_dir, database_url=None), run_migrations=True)
     try:
         assert restored.settings.effective_database_url.endswith("restored/gateway.sqlite3")
-        after = score_view(restored, "officer-1", idn)
+        after = score_view(restored, "officer-1", idn, purpose="backup check", case_ref="BK-1")
         assert (after["score"], after["tier"], after["eligible"]) == (
             before["score"],
             before["tier"],
