@@ -19,7 +19,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    from gateway.web.routes import console, console_admin, me_pages, staff_auth
+    from gateway.web.routes import console, console_admin, me_pages, me_self_service, staff_auth
 
     app.add_middleware(SecurityHeaders)
     app.mount("/web-static", StaticFiles(directory=STATIC_DIR), name="web-static")
@@ -27,3 +27,4 @@ def install(app: FastAPI) -> None:
     app.include_router(console.router)
     app.include_router(console_admin.router)
     app.include_router(me_pages.router)
+    app.include_router(me_self_service.router)

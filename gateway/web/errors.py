@@ -8,6 +8,8 @@ text, a token or a person's data.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -15,7 +17,11 @@ from gateway.errors import GatewayError
 from gateway.web.security import PAGE_PREFIXES
 from gateway.web.templating import render
 
-__all__ = ["is_page", "page_problem"]
+__all__ = ["SAFE_NEXT", "is_page", "page_problem"]
+
+# The pages a sign-in may return to: a /me path of plain segments (no query, no other origin). The
+# path holds no personal data (a consent request's id is a random token, already in its link).
+SAFE_NEXT = re.compile(r"/me(/[A-Za-z0-9_-]{1,64}){1,3}")
 
 # No session, or one that ended: go to the sign-in page. A failed sign-in is shown, not looped.
 _SIGN_IN_AGAIN = frozenset({"unauthenticated", "session_expired"})
@@ -30,6 +36,9 @@ def page_problem(request: Request, exc: GatewayError) -> Response:
     path = request.url.path
     if exc.code in _SIGN_IN_AGAIN and request.method == "GET":
         target = "/me/sign-in" if path.startswith("/me") else "/console/sign-in"
+        if path.startswith("/me/") and SAFE_NEXT.fullmatch(path):
+            # Back to the page after sign-in (e.g. a partner's consent request opened from its QR code).
+            target += "?next=" + path
         return RedirectResponse(target, status_code=303)
     return render(
         request,

@@ -42,11 +42,18 @@ def _ingest(gw: Gateway, unit_id: str, batch: list[dict[str, Any]]) -> None:
     assert len(ingest_batch(gw, unit, batch).accepted) == len(batch)
 
 
-def enrol(gw: Gateway, seq: int, name: str, *, breach: bool = False) -> tuple[str, Resident, str]:
-    """A scored resident (optionally with one serious breach): their ID number, Resident and breach ref."""
+def enrol(
+    gw: Gateway, seq: int, name: str, *, breach: bool = False, authorised: bool = True
+) -> tuple[str, Resident, str]:
+    """A scored resident (optionally with one serious breach): their ID number, Resident and breach ref.
+
+    ``authorised=False``: only what the units push (residency, the provincial evaluation); the
+    resident authorises scoring themself.
+    """
     idn = make_id(seq=seq)
     for unit_id, batch in basic_records(idn, name, f"w{seq}").items():
-        _ingest(gw, unit_id, batch)
+        if authorised or unit_id != "sx-credit-center":
+            _ingest(gw, unit_id, batch)
     ref = ""
     if breach:
         occurred = (today_in_shaoxing() - timedelta(days=30)).isoformat()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -15,6 +17,7 @@ from gateway.services.context import Gateway
 from gateway.services.objections import file_objection
 from gateway.store.tables import audit_log
 from gateway.store.tables_web import web_sessions
+from tests.support.partners import access_token
 from tests.web.conftest import LiveServer, enrol, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -127,6 +130,66 @@ def test_resident_sees_score_grants_and_withdraws_consent(gw: Gateway, live: Liv
     assert page.locator("#consents .withdraw").count() == 0
     assert "已撤回" in page.locator("#consents").inner_text()
     screenshot(page, "3-resident-consent-withdrawn")
+
+
+def test_resident_authorises_consents_approves_a_bank_request_reads_the_report_and_shows_the_code(
+    gw: Gateway, live: LiveServer, page_factory: Any
+) -> None:
+    idn, _, _ = enrol(gw, 415, "冯九", authorised=False)
+    page = page_factory(375, 812)
+    resident_sign_in(page, live, idn, "冯九")
+    assert page.locator("#score-status").is_visible()  # not scored before the authorisation
+    page.click("nav.tabs a[href='/me/authorisation']")
+    assert "sx-scoring-notice" in page.locator("#notice").inner_text()
+    screenshot(page, "6a-authorisation-notice")
+    page.click("#authorise")
+    page.wait_for_url(re.compile(r".*/me/authorisation\?done=authorised"))
+    assert "已授权评分" in page.locator("#auth-status").inner_text()
+    page.click("nav.tabs a[href='/me']")
+    page.wait_for_url(live.url + "/me")
+    assert int(page.locator("#score").inner_text().split("/")[0]) > 0
+    page.click("nav.tabs a[href='/me/consents']")
+    page.select_option("#audience", index=0)
+    page.locator("#grant-form input[name=purposes]").first.check()
+    page.click("#grant")
+    page.wait_for_url(re.compile(r".*/me/consents\?done=granted"))
+    page.click("#consents .withdraw")
+    page.wait_for_url(re.compile(r".*/me/consents\?done=withdrawn"))
+    # A bank asks through the API with its partner token; the resident opens the link (its QR code).
+    with httpx.Client(base_url=live.url) as api:
+        token = access_token(api, "sx-example-bank")  # type: ignore[arg-type]
+        created = api.post(
+            "/v1/consent-requests",
+            json={"purpose": "loan_discount", "disclosure": "tier", "valid_days": 30},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+    rid = created["request_id"]
+    page.goto(live.url + urlsplit(created["links"]["web"]).path)
+    page.click(f"a[href='/me/consent-requests/{rid}']")
+    page.wait_for_url(live.url + f"/me/consent-requests/{rid}")
+    assert "示例商业银行" in page.locator("#crq-partner").inner_text()
+    assert "sx-disclosure-notice" in page.locator("#notice").inner_text()
+    screenshot(page, "6b-consent-request")
+    page.click("#approve")
+    page.wait_for_url(re.compile(rf".*/me/consent-requests/{rid}\?done=approved"))
+    assert "已同意" in page.locator("#crq-status").inner_text()
+    page.click("nav.tabs a[href='/me/report']")
+    page.wait_for_url(live.url + "/me/report")
+    assert page.locator("#records tr").count() >= 3
+    assert "示例商业银行" in page.locator("#lookups").inner_text()
+    with page.expect_download() as download:
+        page.click("#export")
+    assert download.value.suggested_filename == "credit-report.json"
+    screenshot(page, "6c-credit-report")
+    page.click("nav.tabs a[href='/me/credit-code']")
+    page.wait_for_url(live.url + "/me/credit-code")
+    assert page.locator("#code-offer svg").is_visible()
+    screenshot(page, "6-resident-credit-code")
+    desktop = page_factory()
+    resident_sign_in(desktop, live, idn, "冯九")
+    for path, name in (("/me/report?lang=en", "6d-report-desktop-en"), ("/me/credit-code", "6e-credit-code-desktop")):
+        desktop.goto(live.url + path)
+        screenshot(desktop, name)
 
 
 def test_officer_answers_an_objection_and_the_resident_sees_it(

@@ -127,7 +127,8 @@ async def landing(request_id: RequestId, gw: GatewayDep) -> HTMLResponse:
     level_zh, level_en = _LEVELS.get(summary["disclosure"], ("", ""))
     esc = html.escape
     # No script, no form, no third-party content: the answer is given in the app, WeChat or a kiosk,
-    # signed in with the real-name identity provider (POST /v1/me/consent-requests/{id}/approve).
+    # signed in with the real-name identity provider (POST /v1/me/consent-requests/{id}/approve), or on
+    # the residents' page /me/consent-requests/{id}, which asks for sign-in first and then opens it.
     body = (
         "<!doctype html><html lang=zh><meta charset=utf-8><title>授权请求 Consent request</title>"
         "<h1>个人诚信分授权请求 / Integrity-score consent request</h1>"
@@ -137,6 +138,8 @@ async def landing(request_id: RequestId, gw: GatewayDep) -> HTMLResponse:
         f"for {int(summary['valid_days'])} days. Status: {esc(summary['status'])}</p>"
         "<p>请在“绍兴信用”应用、微信或自助终端实名登录后查看并确认此请求。</p>"
         "<p>Open this request in the app, WeChat or a kiosk after real-name sign-in to read and answer it.</p>"
+        f'<p><a href="/me/consent-requests/{html.escape(request_id)}">'
+        "登录后查看并答复 / Sign in to read and answer</a></p>"
         f"<p><code>{html.escape(request_id)}</code></p></html>"
     )
     csp = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

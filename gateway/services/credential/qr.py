@@ -45,9 +45,10 @@ def qr_facts(content: str) -> QrFacts:
     return QrFacts(int(code.version), str(code.error), size, len(content), str(code.mode))
 
 
-def svg(content: str, *, scale: int = 4) -> str:
+def svg(content: str, *, scale: int = 4, fluid: bool = False) -> str:
+    """``fluid``: a viewBox and no fixed size, for a page whose style sheet sizes the code."""
     out = io.BytesIO()
-    _make(content).save(out, kind="svg", scale=scale, xmldecl=False, svgns=True)
+    _make(content).save(out, kind="svg", scale=scale, xmldecl=False, svgns=True, omitsize=fluid)
     return out.getvalue().decode("utf-8")
 
 

@@ -7,8 +7,8 @@ without a request, on the server, and the page's script signs out after the same
 screen. The ID number travels only in the sign-in form's POST body: never in a URL, a cookie, a log
 line or the session row (which keeps the keyed hashes the API keeps).
 
-Not yet here (later, over the APIs of issues 9 and 10): the scoring authorisation, partners' consent
-requests, the credit report and the credit code.
+The scoring authorisation, partners' consent requests, the credit report and the credit code are in
+``me_self_service``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from gateway.services.web.resident_pages import (
 )
 from gateway.services.web.sessions import WebSession, end_session, start_session
 from gateway.web.charts import line_chart
+from gateway.web.errors import SAFE_NEXT
 from gateway.web.i18n import translate
 from gateway.web.sessions import (
     KIOSK_COOKIE,
@@ -66,6 +67,11 @@ def _context(request: Request, session: WebSession | None, **extra: Any) -> dict
     }
 
 
+def _next(path: str | None) -> str:
+    """Where a sign-in returns: only a page of ours (never another origin: no open redirect)."""
+    return path if path and SAFE_NEXT.fullmatch(path) else ""
+
+
 def _resident(session: WebSession) -> Any:
     return resident_from_profile(session.subject, session.profile)
 
@@ -77,9 +83,9 @@ def _resident(session: WebSession) -> Any:
 async def sign_in_page(request: Request) -> Response:
     gw = gateway_of(request)
     state = secrets.token_urlsafe(24)
-    response = render(
-        request, "me/sign_in.html", _context(request, None, login_state=state, dev=gw.settings.dev_idp_enabled)
-    )
+    context = _context(request, None, login_state=state, dev=gw.settings.dev_idp_enabled)
+    context["next"] = _next(request.query_params.get("next"))
+    response = render(request, "me/sign_in.html", context)
     set_cookie(request, response, _LOGIN_COOKIE, state, max_age=600)
     return response
 
@@ -89,12 +95,15 @@ async def sign_in(request: Request) -> Response:
     gw = gateway_of(request)
     form = await request.form()
     presented, expected = str(form.get("login_state") or ""), request.cookies.get(_LOGIN_COOKIE) or ""
+    back = _next(str(form.get("next") or ""))
     # Before a session exists the form's CSRF token is a double-submit of the sign-in cookie.
     if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
         return render(
             request,
             "me/sign_in.html",
-            _context(request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error="csrf_rejected"),
+            _context(
+                request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error="csrf_rejected", next=back
+            ),
             status_code=403,
         )
     try:
@@ -108,13 +117,13 @@ async def sign_in(request: Request) -> Response:
         return render(
             request,
             "me/sign_in.html",
-            _context(request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error=exc.detail),
+            _context(request, None, login_state=expected, dev=gw.settings.dev_idp_enabled, error=exc.detail, next=back),
             status_code=exc.status if exc.status != 401 else 422,
         )
     token = await run_in_threadpool(
         lambda: start_session(gw, "resident", resident.id_hash, profile=resident_profile(resident))
     )
-    response = RedirectResponse("/me", status_code=303)
+    response = RedirectResponse(back or "/me", status_code=303)
     set_cookie(request, response, RESIDENT_COOKIE, token, max_age=gw.settings.session_absolute_seconds)
     clear_cookie(request, response, _LOGIN_COOKIE)
     if form.get("kiosk") == "1":
