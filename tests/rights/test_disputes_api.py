@@ -21,6 +21,7 @@ from gateway.services.context import Gateway
 from gateway.services.dev_idp import DevIdentityProvider
 from gateway.services.status_lists import StatusListService
 from gateway.store.tables import audit_log, information_records
+from gateway.store.tables_operations import webhook_outbox
 from gateway.store.tables_rights import objection_deadlines
 from tests.support import basic_records, make_id, record
 from tests.support.partners import access_token
@@ -155,6 +156,23 @@ def test_an_open_objection_suspends_and_rejection_makes_the_assertion_valid_agai
         ]
     assert details[0]["suspended_assertions"] == 1
     assert details[-1]["assertions"] == {"released": 2, "superseded": 0}
+
+
+def test_the_holder_is_told_of_the_suspension_and_of_its_end_by_webhook(world: World) -> None:
+    # Issue 14 meets issue 13: a signed event per holder, queued in the transaction that suspends.
+    jti = jwt.decode(world.assertion, options={"verify_signature": False})["jti"]
+
+    def events() -> list[tuple[str, str, list[str]]]:
+        with world.gw.engine.connect() as conn:
+            o = webhook_outbox
+            rows = conn.execute(select(o.c.partner_id, o.c.event_type, o.c.data).order_by(o.c.created_at, o.c.event_id))
+            return [(r.partner_id, r.event_type, r.data["jtis"]) for r in rows if r.event_type.startswith("assertion.")]
+
+    filed = world.object()
+    assert events() == [(BANK, "assertion.suspended", [jti])]
+    world.review(filed["id"])
+    world.decide(filed["id"], "rejected")
+    assert events() == [(BANK, "assertion.suspended", [jti]), (BANK, "assertion.reinstated", [jti])]
 
 
 def test_an_upheld_objection_supersedes_the_suspended_assertion(world: World) -> None:

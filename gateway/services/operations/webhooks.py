@@ -49,7 +49,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 TYP_GATEWAY_EVENT = "gateway-event+jwt"
-EVENT_TYPES = ("consent.revoked", "consent.expired", "assertion.revoked", "signing_key.rotated")
+EVENT_TYPES = (
+    "consent.revoked",
+    "consent.expired",
+    "assertion.revoked",
+    "assertion.suspended",  # an objection disputes what it states (issue 14)
+    "assertion.reinstated",  # the objection ended without changing it
+    "signing_key.rotated",
+)
 MAX_ATTEMPTS = 8
 _BACKOFF = wait_exponential(multiplier=30, min=30, max=6 * 3600)  # 30 s, 1 min, 2 min … capped at 6 h
 _LEASE = timedelta(seconds=60)  # a worker that claimed an event and died frees it after this
