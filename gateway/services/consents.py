@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, or_, select, update
 
 from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound, ValidationFailed
@@ -328,6 +328,30 @@ def revoke_consent(gw: Gateway, resident: Resident, consent_id: str) -> dict[str
     return consent_view(gw, _row(row), now)
 
 
+def _live_consents(levels: tuple[str, ...]) -> Select[Any]:
+    return (
+        select(consents)
+        .where(
+            consents.c.person_id == bindparam("pid"),
+            consents.c.audience == bindparam("aud"),
+            # OR of plain binds, not IN: an IN list is re-rendered on every execution.
+            or_(*(consents.c.disclosure == bindparam(f"lvl{i}", level) for i, level in enumerate(levels))),
+            consents.c.revoked_at.is_(None),
+            consents.c.expires_at > bindparam("now"),
+        )
+        .order_by(consents.c.created_at.desc(), consents.c.id)
+    )
+
+
+# Built once per disclosure level (every issuance runs one): SQLAlchemy then neither rebuilds nor
+# cache-keys the statement per call (issue 12).
+_LIVE_CONSENTS: Final = {
+    (disclosure, for_update): _live_consents(levels).with_for_update() if for_update else _live_consents(levels)
+    for disclosure, levels in _COVERING.items()
+    for for_update in (False, True)
+}
+
+
 def find_live_consent(
     conn: Connection,
     *,
@@ -348,20 +372,8 @@ def find_live_consent(
     if levels is None:
         return None
     now = as_utc(now)
-    stmt = (
-        select(consents)
-        .where(
-            consents.c.person_id == person_id,
-            consents.c.audience == audience,
-            consents.c.disclosure.in_(levels),
-            consents.c.revoked_at.is_(None),
-            consents.c.expires_at > now,
-        )
-        .order_by(consents.c.created_at.desc(), consents.c.id)
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    for raw in conn.execute(stmt):
+    stmt = _LIVE_CONSENTS[(disclosure, for_update)]
+    for raw in conn.execute(stmt, {"pid": person_id, "aud": audience, "now": now}):
         row = _row(raw)
         # The expiry is checked again on aware values: the SQL comparison is the fast filter.
         if purpose in row.purposes and row.expires_at > now:

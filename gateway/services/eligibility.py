@@ -86,6 +86,9 @@ class Decision:
         }
 
 
+_LOG_DECISION = insert(eligibility_decisions)  # built once (issue 12)
+
+
 def _decide_and_record(
     gw: Gateway, principal: PartnerPrincipal, inbound: InboundAssertion, programme: Programme
 ) -> Decision:
@@ -117,15 +120,16 @@ def _decide_and_record(
     token = sign(claims, gw.keyring.signing_key(), TYP_ELIGIBILITY_DECISION)
     with gw.engine.begin() as conn:
         conn.execute(
-            insert(eligibility_decisions).values(
-                jti=jti,
-                caller=principal.partner.id,
-                programme_id=programme.id,
-                assertion_jti=inbound.jti,
-                eligible=outcome.eligible,
-                level=level.code if level is not None else translation.common_level,
-                at=now,
-            )
+            _LOG_DECISION,
+            {
+                "jti": jti,
+                "caller": principal.partner.id,
+                "programme_id": programme.id,
+                "assertion_jti": inbound.jti,
+                "eligible": outcome.eligible,
+                "level": level.code if level is not None else translation.common_level,
+                "at": now,
+            },
         )
     record_decision("eligibility", principal.partner.id, "eligible" if outcome.eligible else "not_eligible")  # issue 13
     return Decision(token, claims)

@@ -72,6 +72,10 @@ class DisclosureLevelNotAllowed(PermissionDenied):
     title = "The disclosure level is not allowed for this partner"
 
 
+# Built once: the parameters come with each execution, so SQLAlchemy does not rebuild and cache-key
+# an INSERT … VALUES construct per issuance (issue 12).
+_INSERT_DISCLOSURE = insert(disclosures)
+
 _REFUSAL = "No assertion can be issued: the person must be known, eligible, and have consented to this request."
 
 
@@ -127,11 +131,11 @@ def issue_assertion(
     # Before the transaction: on SQLite a key-table refresh inside it would wait for our own write lock.
     key = gw.keyring.signing_key()
     with gw.engine.begin() as conn:
-        person = people_store.find_person(conn, id_hash)
+        # Locked as it is read (PostgreSQL): rescoring paths lock the person too, and without it an
+        # ingestion committing between our read of the current score and our commit would supersede
+        # before our disclosure exists.
+        person = people_store.find_person(conn, id_hash, lock=True)
         person_id = person.id if person is not None else -1
-        # Rescoring paths lock the person too: without it an ingestion committing between our read of
-        # the current score and our commit would supersede before our disclosure exists (PostgreSQL).
-        people_store.lock_people(conn, [person_id] if person is not None else [])
         # Every lookup runs whether or not the person exists, so refusals take similar paths.
         name_ok = person is not None and hmac.compare_digest(person.name_hash, name_hash)
         consent = find_live_consent(
@@ -228,21 +232,22 @@ def issue_under_consent(
         claims["score"] = {"value": current.score, "max": 1000, "model": current.model_version}
     token = sign(claims, key, TYP_SCORE_ASSERTION)
     conn.execute(
-        insert(disclosures).values(
-            person_key=id_hash,
-            audience=partner.id,
-            purpose=purpose,
-            disclosure=disclosure,
-            consent_id=consent.id,
-            jti=jti,
-            kid=key.kid,
-            tier=tier.code,
-            score_id=current.score_id,
-            issued_at=now,
-            expires_at=expires_at,
-            status_list=list_id,
-            status_idx=idx,
-        )
+        _INSERT_DISCLOSURE,
+        {
+            "person_key": id_hash,
+            "audience": partner.id,
+            "purpose": purpose,
+            "disclosure": disclosure,
+            "consent_id": consent.id,
+            "jti": jti,
+            "kid": key.kid,
+            "tier": tier.code,
+            "score_id": current.score_id,
+            "issued_at": now,
+            "expires_at": expires_at,
+            "status_list": list_id,
+            "status_idx": idx,
+        },
     )
     # Issue 14: an assertion issued while an objection disputes its tier is suspended at once.
     suspend_new_assertion(conn, person_id=person_id, jti=jti, score_id=current.score_id, now=now)

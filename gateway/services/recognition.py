@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from gateway.clock import today_in_shaoxing, utcnow
 from gateway.errors import PermissionDenied
@@ -198,6 +198,14 @@ def resolve_anchor(gw: Gateway, issuer: str) -> TrustAnchor:
     raise IssuerNotTrusted("The issuing city platform has registered no keys.", check="no_keys")
 
 
+# Every recognition runs these: built once, so SQLAlchemy does not rebuild and cache-key them per
+# call (issue 12).
+_OWN_STATUS = select(status_slots.c.status).where(
+    status_slots.c.list_id == bindparam("lid"), status_slots.c.idx == bindparam("slot")
+)
+_LOG_RECOGNITION = insert(recognitions)
+
+
 def _own_status(gw: Gateway, reference: StatusReference) -> int | None:
     """The current status of one of our own slots, read from its row (never from the served list's
     cache); ``None`` when no slot has that index."""
@@ -210,9 +218,7 @@ def _own_status(gw: Gateway, reference: StatusReference) -> int | None:
     if not 0 <= reference.idx < 1 << 31:
         return None
     with reader(gw.engine).begin() as conn:
-        row = conn.execute(
-            select(status_slots.c.status).where(status_slots.c.list_id == list_id, status_slots.c.idx == reference.idx)
-        ).first()
+        row = conn.execute(_OWN_STATUS, {"lid": list_id, "slot": reference.idx}).first()
     return None if row is None else int(row.status)
 
 
@@ -406,16 +412,17 @@ def _translate_and_log(gw: Gateway, principal: PartnerPrincipal, inbound: Inboun
     now = utcnow()
     with gw.engine.begin() as conn:
         conn.execute(
-            insert(recognitions).values(
-                caller=principal.partner.id,
-                assertion_issuer=inbound.anchor.issuer,
-                assertion_jti=inbound.jti,
-                partner_tier=translation.source.code,
-                common_level=translation.common_level,
-                local_tier=translation.target.code if translation.target else None,
-                crosswalks=translation.crosswalk_refs(),
-                at=now,
-            )
+            _LOG_RECOGNITION,
+            {
+                "caller": principal.partner.id,
+                "assertion_issuer": inbound.anchor.issuer,
+                "assertion_jti": inbound.jti,
+                "partner_tier": translation.source.code,
+                "common_level": translation.common_level,
+                "local_tier": translation.target.code if translation.target else None,
+                "crosswalks": translation.crosswalk_refs(),
+                "at": now,
+            },
         )
     record_decision("recognition", principal.partner.id, "translated" if translation.target else "unrated")  # issue 13
     return Recognition(inbound, translation, tuple(offers), now)

@@ -23,9 +23,22 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, delete, func, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from gateway.clock import utcnow
 from gateway.config import Settings
@@ -60,6 +73,42 @@ _REFRESH_SECONDS: Final = 30.0  # how often a process re-counts the lists' fill
 _MAX_TRIES: Final = 64  # random draws in a half-full list before another list is tried
 STRIPES: Final = 16  # fill counter rows per list (see gateway.store.tables_hardening)
 _IN_CHUNK: Final = 500
+
+
+_VALID: Final = int(Status.VALID)
+_RANDOM: Final = secrets.SystemRandom()
+
+
+class _Allocation(NamedTuple):
+    take: Any  # one more place in a stripe with room, returning the new count
+    create: Any  # the stripe's first place (conflicts ignored: another process made it)
+    insert_slot: Any  # the slot itself (a taken index is ignored and another one drawn)
+
+
+_ALLOCATION: dict[str, _Allocation] = {}
+
+
+def _statements(conn: Connection) -> _Allocation:
+    """The allocation's statements, built once per dialect (every issuance runs them: rebuilding
+    and cache-keying them per call was a sixth of issuance's time, issue 12)."""
+    name = conn.dialect.name
+    found = _ALLOCATION.get(name)
+    if found is None:
+        fill = status_list_fill
+        take = (
+            update(fill)
+            .where(
+                fill.c.list_id == bindparam("lid"),
+                fill.c.stripe == bindparam("stripe_no"),
+                fill.c.used < bindparam("cap"),
+            )
+            .values(used=fill.c.used + 1)
+            .returning(fill.c.used)
+        )
+        create = insert_ignoring_conflicts(conn, fill, ["list_id", "stripe"]).returning(fill.c.used)
+        insert_slot = insert_ignoring_conflicts(conn, status_slots, ["list_id", "idx"]).returning(status_slots.c.idx)
+        found = _ALLOCATION.setdefault(name, _Allocation(take, create, insert_slot))
+    return found
 
 
 class StatusListNotFound(NotFound):
@@ -141,26 +190,12 @@ class StatusListService:
         """Count one more slot in ``list_id`` if one of its stripes has room (any process)."""
         cap = self._cap
         stripes = list(range(self._stripes))
-        secrets.SystemRandom().shuffle(stripes)
+        _RANDOM.shuffle(stripes)
+        take, create, _ = _statements(conn)
         for stripe in stripes:
-            taken = conn.execute(
-                update(status_list_fill)
-                .where(
-                    status_list_fill.c.list_id == list_id,
-                    status_list_fill.c.stripe == stripe,
-                    status_list_fill.c.used < cap,
-                )
-                .values(used=status_list_fill.c.used + 1)
-                .returning(status_list_fill.c.used)
-            ).first()
-            if taken is not None:
+            if conn.execute(take, {"lid": list_id, "stripe_no": stripe, "cap": cap}).first() is not None:
                 return True
-            created = conn.execute(
-                insert_ignoring_conflicts(conn, status_list_fill, ["list_id", "stripe"])
-                .values(list_id=list_id, stripe=stripe, used=1)
-                .returning(status_list_fill.c.used)
-            ).first()
-            if created is not None:
+            if conn.execute(create, {"list_id": list_id, "stripe": stripe, "used": 1}).first() is not None:
                 return True
         return False
 
@@ -187,17 +222,18 @@ class StatusListService:
         """
         while True:
             list_id = self._reserve(conn)
+            insert_slot = _statements(conn).insert_slot
             for _ in range(_MAX_TRIES):
                 idx = secrets.randbelow(self.size)
-                stmt = insert_ignoring_conflicts(conn, status_slots, ["list_id", "idx"]).values(
-                    list_id=list_id,
-                    idx=idx,
-                    jti=jti,
-                    status=int(Status.VALID),
-                    expires_at=expires_at,
-                    updated_at=utcnow(),
-                )
-                if conn.execute(stmt.returning(status_slots.c.idx)).first() is not None:
+                row = {
+                    "list_id": list_id,
+                    "idx": idx,
+                    "jti": jti,
+                    "status": _VALID,
+                    "expires_at": expires_at,
+                    "updated_at": utcnow(),
+                }
+                if conn.execute(insert_slot, row).first() is not None:
                     return list_id, idx
             # At most half full, 64 draws all taken is a 2**-64 event: the place stays counted
             # (a conservative leak) and another list is tried.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.scoring import ScoreResult
 from gateway.store.tables import current_scores, score_history
@@ -106,8 +106,11 @@ def store_results(
         cursor.close()
 
 
+_GET_CURRENT = select(current_scores).where(current_scores.c.person_id == bindparam("pid"))  # built once (issue 12)
+
+
 def get_current(conn: Connection, person_id: int) -> CurrentScore | None:
-    row = conn.execute(select(current_scores).where(current_scores.c.person_id == person_id)).first()
+    row = conn.execute(_GET_CURRENT, {"pid": person_id}).first()
     return CurrentScore(*row) if row else None
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from gateway.clock import as_utc
 from gateway.exchange import Status
@@ -98,15 +98,18 @@ def suspend_for_objection(
     return _suspend(conn, objection_id, jtis, now)
 
 
+# Every issuance runs this lookup: built once, so SQLAlchemy does not rebuild it per call (issue 12).
+_OPEN_OBJECTIONS = select(objections.c.id, objections.c.target_type, objections.c.target_ref).where(
+    objections.c.person_id == bindparam("pid"),
+    or_(*(objections.c.state == bindparam(f"st{i}", state) for i, state in enumerate(OPEN_STATES))),
+)
+
+
 def suspend_new_assertion(conn: Connection, *, person_id: int, jti: str, score_id: int, now: datetime) -> bool:
     """At issuance: suspend the new assertion at once when an open objection disputes its tier."""
-    open_rows = conn.execute(
-        select(objections.c.id, objections.c.target_type, objections.c.target_ref).where(
-            objections.c.person_id == person_id, objections.c.state.in_(OPEN_STATES)
-        )
-    ).all()
+    open_rows = conn.execute(_OPEN_OBJECTIONS, {"pid": person_id}).all()
     if not open_rows:
-        return False
+        return False  # the usual case: one prebuilt lookup and nothing else
     breakdown = conn.execute(select(score_history.c.breakdown).where(score_history.c.id == score_id)).scalar()
     held = False
     for row in open_rows:
