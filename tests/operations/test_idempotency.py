@@ -106,3 +106,26 @@ def test_malformed_keys_are_400(client: TestClient, bank: tuple[str, str, str], 
     token, idn, name = bank
     resp = _post(client, token, idn, name, key)
     assert resp.status_code == 400 and resp.json()["code"] == "idempotency_key_invalid"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "partner"),
+    [
+        ("/v1/consent-requests", {"purpose": "loan_discount", "disclosure": "tier", "valid_days": 30}, BANK),
+        ("/v1/presentation-requests", {"purpose": "tourism", "claims": ["level_at_least.good"]}, "sx-scenic-example"),
+    ],
+)
+def test_requests_to_residents_are_idempotent_too(
+    client: TestClient, path: str, body: dict[str, Any], partner: str
+) -> None:
+    # A retried consent or presentation request must not put a second request in front of the resident.
+    headers = {"Authorization": f"Bearer {access_token(client, partner)}", "Idempotency-Key": "ask-1"}
+    first = client.post(path, json=body, headers=headers)
+    again = client.post(path, json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json()["request_id"] == first.json()["request_id"]
+    assert again.headers.get("idempotent-replayed") == "true"
+    other = client.post(path, json={**body, "purpose": "cross_city_recognition"}, headers=headers)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    fresh = client.post(path, json=body, headers={"Authorization": headers["Authorization"]})
+    assert fresh.status_code == 201 and fresh.json()["request_id"] != first.json()["request_id"]

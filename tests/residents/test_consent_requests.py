@@ -20,6 +20,7 @@ from gateway.services.residents import callbacks
 from gateway.services.residents import consent_requests as service
 from gateway.services.residents.retention import run_retention
 from gateway.store.tables import consents, disclosures
+from gateway.store.tables_operations import webhook_outbox
 from gateway.store.tables_residents import callback_attempts, consent_requests
 from tests.residents.helpers import enrol_without_authorisation, h, login, person_of, traces
 from tests.support import make_id
@@ -138,6 +139,10 @@ def test_decline(client: TestClient, gw: Gateway, keys: dict[str, str]) -> None:
     assert polled["status"] == "declined" and "assertion" not in polled
     with gw.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar_one() == 0
+        # The bank's webhook hears the answer (issue 13's outbox): the request and its status only.
+        o = webhook_outbox
+        told = conn.execute(select(o.c.partner_id, o.c.data).where(o.c.event_type == "consent_request.answered")).all()
+    assert [(r.partner_id, r.data) for r in told] == [(BANK, {"request": rid, "status": "declined"})]
 
 
 def test_expired_request_cannot_be_answered(client: TestClient, gw: Gateway, keys: dict[str, str]) -> None:
@@ -192,6 +197,7 @@ def test_approval_needs_authorisation_and_leaves_nothing_on_failure(
     with gw.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consents)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(disclosures)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(webhook_outbox)).scalar_one() == 0
         status = conn.execute(select(consent_requests.c.status).where(consent_requests.c.id == rid)).scalar_one()
     assert status == "pending"
 

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ExchangePartnerDep, GatewayDep, ResidentDep
+from gateway.api.idempotency import IdempotencyDep
 from gateway.api.schemas import PROBLEMS
 from gateway.services.context import Gateway
 from gateway.services.residents import callbacks
@@ -58,19 +59,22 @@ class AnswerIn(BaseModel):
     ),
     responses=PROBLEMS(401, 403, 422, 503),
 )
-async def create(body: ConsentRequestIn, gw: GatewayDep, partner: ExchangePartnerDep) -> Any:
-    return await run_in_threadpool(
-        lambda: service.create_request(
-            gw,
-            partner,
-            purpose=body.purpose,
-            disclosure=body.disclosure,
-            valid_days=body.valid_days,
-            programme_id=body.programme_id,
-            callback_uri=body.callback_uri,
-            state=body.state,
+async def create(body: ConsentRequestIn, gw: GatewayDep, partner: ExchangePartnerDep, idem: IdempotencyDep) -> Any:
+    async def produce() -> Any:
+        return await run_in_threadpool(
+            lambda: service.create_request(
+                gw,
+                partner,
+                purpose=body.purpose,
+                disclosure=body.disclosure,
+                valid_days=body.valid_days,
+                programme_id=body.programme_id,
+                callback_uri=body.callback_uri,
+                state=body.state,
+            )
         )
-    )
+
+    return await idem.run(partner.partner.id, produce)  # issue 13: Idempotency-Key
 
 
 @router.get(

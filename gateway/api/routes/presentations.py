@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ExchangePartnerDep, GatewayDep, ResidentDep
+from gateway.api.idempotency import IdempotencyDep
 from gateway.api.schemas import PROBLEMS
 from gateway.services.credential import presentations, qr
 
@@ -56,25 +57,30 @@ class PresentationRequestOut(BaseModel):
     summary="Ask a resident to present their credit code (verifier first; QR code included)",
     responses=PROBLEMS(401, 403, 404, 422, 503),
 )
-async def create(body: PresentationRequestIn, gw: GatewayDep, principal: ExchangePartnerDep) -> Any:
-    req = await run_in_threadpool(
-        lambda: presentations.create_request(
-            gw, principal, purpose=body.purpose, claims=body.claims, programme_id=body.programme_id
+async def create(
+    body: PresentationRequestIn, gw: GatewayDep, principal: ExchangePartnerDep, idem: IdempotencyDep
+) -> Any:
+    async def produce() -> Any:
+        req = await run_in_threadpool(
+            lambda: presentations.create_request(
+                gw, principal, purpose=body.purpose, claims=body.claims, programme_id=body.programme_id
+            )
         )
-    )
-    content = presentations.qr_content(gw, req)
-    return {
-        "request_id": req.id,
-        "nonce": req.nonce,
-        "expires_at": req.expires_at,
-        "purpose": req.purpose,
-        "claims": req.claims,
-        "request_uri": presentations.request_uri(gw, req.id),
-        "response_uri": presentations.response_uri(gw, req.id),
-        "qr_content": content,
-        "qr_svg": qr.svg(content),
-        "qr_png_url": f"{gw.settings.issuer}/v1/presentation-requests/{req.id}/qr.png",
-    }
+        content = presentations.qr_content(gw, req)
+        return {
+            "request_id": req.id,
+            "nonce": req.nonce,
+            "expires_at": req.expires_at,
+            "purpose": req.purpose,
+            "claims": req.claims,
+            "request_uri": presentations.request_uri(gw, req.id),
+            "response_uri": presentations.response_uri(gw, req.id),
+            "qr_content": content,
+            "qr_svg": qr.svg(content),
+            "qr_png_url": f"{gw.settings.issuer}/v1/presentation-requests/{req.id}/qr.png",
+        }
+
+    return await idem.run(principal.partner.id, produce)  # issue 13: Idempotency-Key
 
 
 @router.get(

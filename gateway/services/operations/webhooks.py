@@ -55,6 +55,7 @@ EVENT_TYPES = (
     "assertion.revoked",
     "assertion.suspended",  # an objection disputes what it states (issue 14)
     "assertion.reinstated",  # the objection ended without changing it
+    "consent_request.answered",  # a resident approved or declined (issue 9)
     "signing_key.rotated",
 )
 MAX_ATTEMPTS = 8

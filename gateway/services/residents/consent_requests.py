@@ -29,6 +29,7 @@ from gateway.services.consents import CONSENT_AUDIENCE_KINDS, PURPOSES, insert_c
 from gateway.services.context import Gateway
 from gateway.services.issuance import issue_under_consent
 from gateway.services.oauth import PartnerPrincipal
+from gateway.services.operations.webhooks import enqueue_event
 from gateway.services.resident_identity import Resident
 from gateway.services.residents.authorisation import require_live_authorisation
 from gateway.services.residents.notices import DISCLOSURE_NOTICE, check_notice, latest
@@ -378,6 +379,9 @@ def answer_request(
             target_ref=row.id,
             details={"partner": row.partner_id, "channel": channel},
         )
+        # The partner's webhook (issue 13) hears the answer too; the result itself is fetched or
+        # arrives by the signed callback, so the event names the request and its status only.
+        enqueue_event(conn, row.partner_id, "consent_request.answered", {"request": row.id, "status": values["status"]})
         answered = _load(conn, row.id)
     view = {
         "request_id": answered.id,
