@@ -198,6 +198,10 @@ class Settings:
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 8 * 3600
     kiosk_idle_seconds: int = 120
+    # issue 11: residents' page sign-in at the real-name IdP (code flow + PKCE); unset: not configured.
+    resident_idp_client_id: str | None = None
+    resident_idp_client_secret: str | None = field(default=None, repr=False)
+    resident_idp_private_key: Path | None = None  # PEM for private_key_jwt, instead of a secret
     # issue 15: every request body is bounded as it streams in (gateway.api.body_limit); routes not
     # named in ``body_limits()`` get ``max_request_bytes``; JSON nests at most ``json_max_depth``.
     max_request_bytes: int = 64 * 1024
@@ -297,6 +301,9 @@ class Settings:
             staff_idp_private_key=_path(env, "GATEWAY_STAFF_IDP_PRIVATE_KEY", None),
             staff_idp_roles_claim=env.get("GATEWAY_STAFF_IDP_ROLES_CLAIM") or "roles",
             staff_idp_role_map=_role_map(env.get("GATEWAY_STAFF_IDP_ROLE_MAP", "")),
+            resident_idp_client_id=env.get("GATEWAY_RESIDENT_IDP_CLIENT_ID") or None,
+            resident_idp_client_secret=env.get("GATEWAY_RESIDENT_IDP_CLIENT_SECRET") or None,
+            resident_idp_private_key=_path(env, "GATEWAY_RESIDENT_IDP_PRIVATE_KEY", None),
             session_idle_seconds=_int(env, "GATEWAY_SESSION_IDLE_SECONDS", 30 * 60, low=60, high=24 * 3600),
             session_absolute_seconds=_int(env, "GATEWAY_SESSION_ABSOLUTE_SECONDS", 8 * 3600, low=300, high=7 * 86400),
             kiosk_idle_seconds=_int(env, "GATEWAY_KIOSK_IDLE_SECONDS", 120, low=15, high=3600),

@@ -321,3 +321,11 @@ class PresentationRequestAnswered(Conflict):
 
     code = "presentation_request_answered"
     title = "The presentation request has already been answered"
+
+
+# --- issue 11 (resident page sign-in) ---
+
+
+class ResidentSignInNotConfigured(ServiceUnavailable):
+    code = "resident_sign_in_not_configured"
+    title = "Resident sign-in to the pages is not configured"

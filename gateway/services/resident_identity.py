@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -236,6 +237,22 @@ class ResidentAuthenticator:
             return self._resident(self._verify(self._verifier, id_token))
         except InvalidToken as exc:
             log.info("resident ID token refused: %s", exc.code)
+            raise
+
+    def authenticate_sign_in(self, id_token: str, nonce: str) -> Resident:
+        """issue 11: the same checks for the ID token of a page sign-in (code flow), plus its nonce.
+
+        :raises InvalidToken: as :meth:`authenticate`; ``nonce`` when the token is not this sign-in's.
+        """
+        if self._verifier is None:
+            raise ResidentIdpNotConfigured("Residents cannot log in: no identity provider is configured.")
+        try:
+            claims = self._verify(self._verifier, id_token)
+            if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(str(claims["nonce"]), nonce):
+                raise InvalidClaim("The ID token is not this sign-in's.", token_kind=TOKEN_KIND, claim="nonce")
+            return self._resident(claims)
+        except InvalidToken as exc:
+            log.info("resident sign-in ID token refused: %s", exc.code)
             raise
 
     def _verify(self, verifier: TokenVerifier, token: str) -> Mapping[str, Any]:

@@ -169,9 +169,11 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "me.granted": ("已授权。", "Consent granted."),
     "me.withdrawn_ok": ("已撤回授权。", "Consent withdrawn."),
     "me.filed": ("异议已提交。", "Objection filed."),
-    "me.idp_later": (
-        "通过实名身份认证平台登录本页面的功能尚未提供；请在已接入的应用中查询。",
-        "Signing in to these pages at the real-name identity provider is not available yet; use a connected app.",
+    "me.idp_signin": ("通过实名身份认证平台登录", "Sign in with real-name authentication"),
+    "me.idp_kiosk_signin": ("在自助终端登录（大字、无操作自动退出）", "Sign in at a kiosk (large text, idle sign-out)"),
+    "me.idp_not_configured": (
+        "居民登录尚未配置（未设置实名身份认证平台的客户端）；请在已接入的应用中查询。",
+        "Resident sign-in is not configured (no client at the real-name identity provider); use a connected app.",
     ),
     "me.authorisation": ("评分授权", "Scoring authorisation"),
     "me.report": ("信用报告", "Credit report"),

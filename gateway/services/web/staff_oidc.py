@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,7 +50,7 @@ with warnings.catch_warnings():
     from authlib.oauth2.rfc7523 import PrivateKeyJWT
     from joserfc.jwk import ECKey, OKPKey, RSAKey  # Authlib's own JOSE library
 
-__all__ = ["CALLBACK_PATH", "StaffIdentity", "StaffSignIn", "map_roles"]
+__all__ = ["CALLBACK_PATH", "OidcSignIn", "StaffIdentity", "StaffSignIn", "map_roles"]
 
 CALLBACK_PATH = "/console/auth/callback"
 _STATE_LIFETIME = timedelta(minutes=10)
@@ -90,19 +91,39 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("ascii", "replace")).hexdigest()
 
 
-class StaffSignIn:
-    """One per application: the provider's metadata and keys are fetched once and cached.
+class OidcSignIn:
+    """The authorization code + PKCE flow against one provider, shared by staff and resident sign-in.
+    One per application: the provider's metadata and keys are fetched once and cached.
 
+    :param kind: the ``web_login_states`` kind; a state started for one kind is refused by another.
     :param transport: for the development IdP, the ASGI transport into this very application (its
         token endpoint is served here); for a real IdP ``None`` (tests inject a mock).
     """
 
-    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kind: str,
+        callback_path: str,
+        issuer: str | None,
+        client_id: str | None,
+        client_secret: str | None,
+        private_key: Path | None,
+        dev: DevStaffIdentityProvider | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._settings = settings
+        self._kind = kind
+        self._callback_path = callback_path
+        self._issuer = issuer
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._private_key = private_key
         self._transport = transport
-        self._dev = DevStaffIdentityProvider(settings) if settings.dev_staff_idp_enabled else None
+        self._dev = dev
         self._metadata: _Provider | None = None
-        self._jwks = JwksClient(transport=transport) if settings.staff_idp_issuer else None
+        self._jwks = JwksClient(transport=transport) if issuer else None
 
     @property
     def development(self) -> bool:
@@ -115,18 +136,20 @@ class StaffSignIn:
     def redirect_uri(self, base_url: str) -> str:
         # Production: the registered URI under the gateway's own issuer URL, never a Host header.
         if self._dev is not None:
-            return base_url.rstrip("/") + CALLBACK_PATH
-        return self._settings.issuer + CALLBACK_PATH
+            return base_url.rstrip("/") + self._callback_path
+        return self._settings.issuer + self._callback_path
+
+    def _not_configured(self) -> GatewayError:
+        return StaffIdpNotConfigured("Staff cannot sign in: GATEWAY_STAFF_IDP_ISSUER is not set.")
 
     async def _provider(self, base_url: str) -> _Provider:
         if self._dev is not None:
             base = base_url.rstrip("/") + DEV_STAFF_PATH
             return _Provider(self._dev.issuer, base + "/authorize", base + "/token", DEV_STAFF_CLIENT_ID, None)
-        issuer = self._settings.staff_idp_issuer
-        if issuer is None or self._settings.staff_idp_client_id is None:
-            raise StaffIdpNotConfigured("Staff cannot sign in: GATEWAY_STAFF_IDP_ISSUER is not set.")
+        if self._issuer is None or self._client_id is None:
+            raise self._not_configured()
         if self._metadata is None:
-            self._metadata = await self._discover(issuer, self._settings.staff_idp_client_id)
+            self._metadata = await self._discover(self._issuer, self._client_id)
         return self._metadata
 
     async def _discover(self, issuer: str, client_id: str) -> _Provider:
@@ -136,7 +159,7 @@ class StaffSignIn:
             response.raise_for_status()
             doc = json.loads(response.content[: 256 * 1024])
         except (httpx.HTTPError, ValueError):
-            raise SignInFailed("The staff identity provider could not be reached.", reason="discovery") from None
+            raise SignInFailed("The identity provider could not be reached.", reason="discovery") from None
         endpoints = [
             doc.get(k) if isinstance(doc, dict) else None
             for k in ("authorization_endpoint", "token_endpoint", "jwks_uri")
@@ -146,12 +169,11 @@ class StaffSignIn:
             or doc.get("issuer") != issuer
             or not all(isinstance(e, str) and urlsplit(e).scheme == "https" for e in endpoints)
         ):
-            raise SignInFailed("The staff identity provider's metadata is not usable.", reason="discovery")
+            raise SignInFailed("The identity provider's metadata is not usable.", reason="discovery")
         auth, token, jwks = (str(e) for e in endpoints)
         return _Provider(issuer, auth, token, client_id, jwks)
 
     def _client(self, provider: _Provider, redirect_uri: str) -> AsyncOAuth2Client:
-        settings = self._settings
         if self._dev is not None:
             return AsyncOAuth2Client(
                 provider.client_id,
@@ -162,8 +184,8 @@ class StaffSignIn:
                 code_challenge_method="S256",
                 transport=self._transport,
             )
-        if settings.staff_idp_private_key is not None:
-            pem = settings.staff_idp_private_key.read_bytes()
+        if self._private_key is not None:
+            pem = self._private_key.read_bytes()
             alg = load_signing_key(pem).alg  # the key's own algorithm: ES256, EdDSA or PS256
             # Authlib reads a PEM string as RSA; a key object of the right type signs as ``alg``.
             if alg == "ES256":
@@ -185,7 +207,7 @@ class StaffSignIn:
             return client
         return AsyncOAuth2Client(
             provider.client_id,
-            settings.staff_idp_client_secret,
+            self._client_secret,
             token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name
             scope="openid profile",
             redirect_uri=redirect_uri,
@@ -202,7 +224,7 @@ class StaffSignIn:
             conn.execute(
                 insert(web_login_states).values(
                     state_hash=_digest(state),
-                    kind="staff",
+                    kind=self._kind,
                     nonce=nonce,
                     code_verifier=verifier,
                     return_to=return_to,
@@ -220,11 +242,15 @@ class StaffSignIn:
         with gw.engine.begin() as conn:
             row = conn.execute(
                 select(web_login_states).where(
-                    web_login_states.c.state_hash == digest, web_login_states.c.kind == "staff"
+                    web_login_states.c.state_hash == digest, web_login_states.c.kind == self._kind
                 )
             ).first()
             # Deleted before use and checked by row count: two processes cannot both take one state.
-            taken = conn.execute(delete(web_login_states).where(web_login_states.c.state_hash == digest)).rowcount
+            taken = conn.execute(
+                delete(web_login_states).where(
+                    web_login_states.c.state_hash == digest, web_login_states.c.kind == self._kind
+                )
+            ).rowcount
         if row is None or not taken or as_utc(row.expires_at) <= utcnow():
             raise SignInFailed("The sign-in expired or was already used; start again.", reason="state")
         return row.nonce, row.code_verifier, row.return_to
@@ -235,12 +261,11 @@ class StaffSignIn:
         assert self._jwks is not None and provider.jwks_uri is not None
         return await self._jwks.get_keys(provider.jwks_uri)
 
-    async def complete(self, gw: Gateway, base_url: str, *, state: str, code: str) -> tuple[StaffIdentity, str]:
-        """Finish a sign-in from the provider's redirect: exchange the code, check the ID token.
+    async def exchange(self, gw: Gateway, base_url: str, *, state: str, code: str) -> tuple[str, str, str, _Provider]:
+        """Take the state (once), redeem the code with the PKCE verifier.
 
-        :returns: who signed in, and where they were going.
-        :raises SignInFailed: unknown or used state, a refused code, an ID token that fails a check.
-        :raises PermissionDenied: the person holds none of the gateway's roles.
+        :returns: the unverified ID token, the nonce it must carry, where the person was going, the provider.
+        :raises SignInFailed: unknown or used state, a refused code, no ID token.
         """
         if not state or not code or len(state) > 128 or len(code) > 4096:
             raise SignInFailed("The sign-in answer is incomplete.", reason="callback")
@@ -254,6 +279,33 @@ class StaffSignIn:
         id_token = token.get("id_token") if isinstance(token, dict) else None
         if not isinstance(id_token, str):
             raise SignInFailed("The identity provider sent no ID token.", reason="token")
+        return id_token, nonce, return_to, provider
+
+
+class StaffSignIn(OidcSignIn):
+    """Staff sign-in at the credit office's IdP (or the development staff IdP)."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(
+            settings,
+            kind="staff",
+            callback_path=CALLBACK_PATH,
+            issuer=settings.staff_idp_issuer,
+            client_id=settings.staff_idp_client_id,
+            client_secret=settings.staff_idp_client_secret,
+            private_key=settings.staff_idp_private_key,
+            dev=DevStaffIdentityProvider(settings) if settings.dev_staff_idp_enabled else None,
+            transport=transport,
+        )
+
+    async def complete(self, gw: Gateway, base_url: str, *, state: str, code: str) -> tuple[StaffIdentity, str]:
+        """Finish a sign-in from the provider's redirect: exchange the code, check the ID token.
+
+        :returns: who signed in, and where they were going.
+        :raises SignInFailed: unknown or used state, a refused code, an ID token that fails a check.
+        :raises PermissionDenied: the person holds none of the gateway's roles.
+        """
+        id_token, nonce, return_to, provider = await self.exchange(gw, base_url, state=state, code=code)
         verifier_ = TokenVerifier(
             typ="JWT",
             audience=provider.client_id,

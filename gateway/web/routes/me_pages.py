@@ -17,13 +17,14 @@ import hmac
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from gateway.errors import GatewayError, PayloadTooLarge
 from gateway.services import consents, evidence, me, objections
+from gateway.services.web.resident_oidc import RESIDENT_CALLBACK_PATH, ResidentSignIn
 from gateway.services.web.resident_pages import (
     consent_audiences,
     dev_sign_in,
@@ -79,13 +80,25 @@ def _resident(session: WebSession) -> Any:
 # --- sign-in ----------------------------------------------------------------------------------
 
 
+def resident_sign_in_service(request: Request) -> ResidentSignIn:
+    """One per application (the IdP's metadata is cached); tests may put one with a mock transport."""
+    service: ResidentSignIn | None = getattr(request.app.state, "resident_sign_in", None)
+    if service is None:
+        service = ResidentSignIn(gateway_of(request).settings)
+        request.app.state.resident_sign_in = service
+    return service
+
+
 @router.get("/sign-in")
 async def sign_in_page(request: Request) -> Response:
     gw = gateway_of(request)
     state = secrets.token_urlsafe(24)
-    context = _context(request, None, login_state=state, dev=gw.settings.dev_idp_enabled)
+    dev = gw.settings.dev_idp_enabled
+    configured = resident_sign_in_service(request).configured
+    context = _context(request, None, login_state=state, dev=dev, idp_configured=configured)
     context["next"] = _next(request.query_params.get("next"))
-    response = render(request, "me/sign_in.html", context)
+    # Production without the resident IdP's client: say so plainly (503), never a 500.
+    response = render(request, "me/sign_in.html", context, status_code=200 if dev or configured else 503)
     set_cookie(request, response, _LOGIN_COOKIE, state, max_age=600)
     return response
 
@@ -130,6 +143,42 @@ async def sign_in(request: Request) -> Response:
         set_cookie(request, response, KIOSK_COOKIE, "1", max_age=gw.settings.session_absolute_seconds)
     else:
         clear_cookie(request, response, KIOSK_COOKIE)
+    return response
+
+
+@router.get("/sign-in/start")
+async def sign_in_start(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=256)] = None,
+    kiosk: Annotated[str | None, Query(max_length=1)] = None,
+) -> Response:
+    """Production: go to the real-name IdP (authorization code + PKCE); ``next`` is kept server-side."""
+    gw = gateway_of(request)
+    url = await resident_sign_in_service(request).begin(gw, str(request.base_url), _next(next) or "/me")
+    response = RedirectResponse(url, status_code=303)
+    if kiosk == "1":
+        set_cookie(request, response, KIOSK_COOKIE, "1", max_age=gw.settings.session_absolute_seconds)
+    else:
+        clear_cookie(request, response, KIOSK_COOKIE)
+    return response
+
+
+@router.get(RESIDENT_CALLBACK_PATH.removeprefix("/me"))
+async def sign_in_callback(
+    request: Request,
+    code: Annotated[str, Query(max_length=4096)] = "",
+    state: Annotated[str, Query(max_length=128)] = "",
+) -> Response:
+    """The IdP's redirect: only the code and state are in this URL, never the ID number."""
+    gw = gateway_of(request)
+    resident, return_to = await resident_sign_in_service(request).complete(
+        gw, str(request.base_url), state=state, code=code
+    )
+    token = await run_in_threadpool(
+        lambda: start_session(gw, "resident", resident.id_hash, profile=resident_profile(resident))
+    )
+    response = RedirectResponse(_next(return_to) or "/me", status_code=303)
+    set_cookie(request, response, RESIDENT_COOKIE, token, max_age=gw.settings.session_absolute_seconds)
     return response
 
 
