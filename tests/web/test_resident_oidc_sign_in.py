@@ -25,6 +25,7 @@ from gateway.services.resident_identity import ResidentAuthenticator
 from gateway.services.web.dev_staff_idp import s256
 from gateway.services.web.resident_oidc import ResidentSignIn
 from gateway.store.tables_web import web_sessions
+from gateway.web.sessions import KIOSK_COOKIE
 from tests.support import make_id
 
 ISSUER = "https://realname.example/oidc"
@@ -204,3 +205,11 @@ def test_without_client_settings_sign_in_says_it_is_not_configured(
     start = client.get("/me/sign-in/start", follow_redirects=False)
     assert start.status_code == 503 and "resident_sign_in_not_configured" in start.text
     assert client.get("/me/auth/callback?state=s&code=c").status_code == 503
+
+
+def test_the_kiosk_link_starts_kiosk_mode(client_for: Callable[..., TestClient], idp: FakeIdp) -> None:
+    client = client_for()
+    start = client.get("/me/sign-in/start?kiosk=1", follow_redirects=False)
+    assert start.status_code == 303 and f"{KIOSK_COOKIE}=1" in start.headers["set-cookie"]
+    plain = client.get("/me/sign-in/start", follow_redirects=False)
+    assert f"{KIOSK_COOKIE}=1" not in plain.headers.get("set-cookie", "")
