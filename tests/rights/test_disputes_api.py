@@ -183,6 +183,11 @@ def test_an_upheld_objection_supersedes_the_suspended_assertion(world: World) ->
     assert world.record_status() == "corrected"
     assert world.listed_status() == Status.SUPERSEDED
     _problem(world.recognise(), 403, "assertion_superseded")
+    # Its holder heard of the suspension, and is not told it is valid again: it is superseded.
+    with world.gw.engine.connect() as conn:
+        o = webhook_outbox
+        told = [r.event_type for r in conn.execute(select(o.c.event_type).where(o.c.event_type.like("assertion.%")))]
+    assert told == ["assertion.suspended"]
 
 
 def test_a_score_objection_suspends_and_releases_every_live_assertion(world: World) -> None:

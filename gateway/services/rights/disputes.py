@@ -144,8 +144,13 @@ def release_suspensions(conn: Connection, *, objection_id: str, person_id: int, 
             .where(status_slots.c.jti.in_(back), status_slots.c.status == int(Status.SUSPENDED))
             .values(status=int(Status.VALID), updated_at=now)
         )
-        _tell_holders(conn, back, "assertion.reinstated")
     superseded = supersede_for_people(conn, [person_id], now=now)
+    if free:
+        # Told only of what is valid again: an outcome that changed the tier superseded the rest.
+        still_valid = select(status_slots.c.jti).where(
+            status_slots.c.jti.in_(back), status_slots.c.status == int(Status.VALID)
+        )
+        _tell_holders(conn, [r.jti for r in conn.execute(still_valid)], "assertion.reinstated")
     return {"released": len(free), "superseded": superseded}
 
 
