@@ -329,3 +329,13 @@ class PresentationRequestAnswered(Conflict):
 class ResidentSignInNotConfigured(ServiceUnavailable):
     code = "resident_sign_in_not_configured"
     title = "Resident sign-in to the pages is not configured"
+
+
+# --- issue 11 (the credit code in the residents' pages) ---
+
+
+class OfflineCodeRejected(ValidationFailed):
+    """The page's script asked for the QR code of something that is not an SD-JWT presentation."""
+
+    code = "offline_code_rejected"
+    title = "This is not a presentation of the credit code"

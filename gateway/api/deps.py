@@ -22,13 +22,15 @@ from gateway.services.context import Gateway
 from gateway.services.credentials import authenticate_api_key
 from gateway.services.oauth import INGEST_SCOPE, PartnerPrincipal
 from gateway.services.resident_identity import Resident
+from gateway.services.web.resident_pages import resident_from_profile
 from gateway.services.web.sessions import check_csrf, load_session
-from gateway.web.sessions import STAFF_COOKIE
+from gateway.web.sessions import KIOSK_COOKIE, RESIDENT_COOKIE, STAFF_COOKIE
 
 __all__ = [
     "AdminDep",
     "ExchangePartnerDep",
     "GatewayDep",
+    "HolderDep",
     "OfficerDep",
     "ResidentDep",
     "UnitDep",
@@ -159,3 +161,22 @@ def authenticate_resident(gw: GatewayDep, credentials: ResidentCredentials) -> R
 
 
 ResidentDep = Annotated[Resident, Depends(authenticate_resident)]
+
+
+async def authenticate_holder(request: Request, gw: GatewayDep, credentials: ResidentCredentials) -> Resident:
+    """The credential endpoint's caller: an ID token as for every resident endpoint, or (issue 11) the
+    residents' pages' session, whose script is a holder in the browser. With the cookie the request
+    needs the session's CSRF token in ``X-CSRF-Token`` too: the cookie alone is what a forged
+    request from another site carries."""
+    if credentials is not None:
+        return gw.residents.authenticate(credentials.credentials)
+    token = request.cookies.get(RESIDENT_COOKIE)
+    if not token:
+        raise AuthenticationRequired("Send the identity provider's ID token as a Bearer credential.")
+    idle = gw.settings.kiosk_idle_seconds if request.cookies.get(KIOSK_COOKIE) == "1" else None
+    session = await run_in_threadpool(load_session, gw, "resident", token, idle_seconds=idle)
+    check_csrf(session, request.headers.get("x-csrf-token"))
+    return resident_from_profile(session.subject, session.profile)
+
+
+HolderDep = Annotated[Resident, Depends(authenticate_holder)]

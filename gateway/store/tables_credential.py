@@ -49,7 +49,7 @@ presentation_requests = Table(
     Column("nonce", String(64), nullable=False, unique=True),
     Column("created_at", Stamp, nullable=False),
     Column("expires_at", Stamp, nullable=False),
-    Column("state", String(16), nullable=False),  # pending | verified | failed
+    Column("state", String(16), nullable=False),  # pending | verified | declined | failed
     Column("result", Json),  # the verified disclosed claims (and decision), or the failure code
     Column("credential_id", String(64)),
     Column("person_id", Id, ForeignKey("people.id")),  # so the resident's report lists it

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import GatewayDep, ResidentDep
+from gateway.api.deps import GatewayDep, HolderDep
 from gateway.api.schemas import PROBLEMS
 from gateway.services.credential import issuance, metadata, nonces
 
@@ -60,14 +60,15 @@ async def credential_nonce(gw: GatewayDep) -> JSONResponse:
     "/v1/credentials",
     summary="Issue my credit code to my wallet (OpenID4VCI credential endpoint)",
     description=(
-        "Bearer: the resident's ID token. One `openid4vci-proof+jwt` key proof with `aud` = the issuer, "
+        "Bearer: the resident's ID token (or the residents' pages' session cookie with its CSRF token in "
+        "`X-CSRF-Token`, for the page's in-browser holder). One `openid4vci-proof+jwt` key proof with `aud` = the issuer, "
         "a fresh `iat` and a nonce from `/v1/credential-nonces`. Only a resident authorised to be scored "
         "with a current score; a new credential supersedes the earlier ones."
     ),
     response_model=IssuedCredentialOut,
     responses=PROBLEMS(400, 401, 403, 422, 503),
 )
-async def credential(body: CredentialRequest, gw: GatewayDep, resident: ResidentDep) -> Any:
+async def credential(body: CredentialRequest, gw: GatewayDep, resident: HolderDep) -> Any:
     issued = await run_in_threadpool(
         lambda: issuance.issue_credential(
             gw,

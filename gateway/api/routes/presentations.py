@@ -3,12 +3,12 @@ poll, and the resident's list of their presentations."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.deps import ExchangePartnerDep, GatewayDep, ResidentDep
 from gateway.api.idempotency import IdempotencyDep
@@ -34,7 +34,18 @@ class PresentationRequestIn(BaseModel):
 
 class PresentationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    vp_token: str = Field(min_length=1, max_length=16384, description="The SD-JWT VC presentation, KB-JWT included.")
+    vp_token: str | None = Field(
+        None, min_length=1, max_length=16384, description="The SD-JWT VC presentation, KB-JWT included."
+    )
+    error: Literal["access_denied"] | None = Field(
+        None, description="Instead of `vp_token`: the holder declines (OpenID4VP error response)."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PresentationIn:
+        if (self.vp_token is None) == (self.error is None):
+            raise ValueError("send either vp_token or error")
+        return self
 
 
 class PresentationRequestOut(BaseModel):
@@ -85,7 +96,7 @@ async def create(
 
 @router.get(
     "/v1/presentation-requests/{request_id}",
-    summary="Poll a presentation request: pending, verified (with the disclosed claims) or expired",
+    summary="Poll a presentation request: pending, verified (with the disclosed claims), declined or expired",
     responses=PROBLEMS(401, 403, 404, 503),
 )
 async def poll(request_id: Annotated[str, _ID], gw: GatewayDep, principal: ExchangePartnerDep) -> JSONResponse:
@@ -117,16 +128,20 @@ async def wallet_request(request_id: Annotated[str, _ID], gw: GatewayDep) -> JSO
 
 @router.post(
     "/v1/presentation-requests/{request_id}/response",
-    summary='The wallet posts its presentation (`{"vp_token": …}`); accepted once',
+    summary='The wallet posts its presentation (`{"vp_token": …}`) or declines; accepted once',
     description=(
         "The SD-JWT VC with exactly the requested disclosures and a KB-JWT (`aud` = the verifier's id, "
         "`nonce` = the request's). Every failed check is its own problem type; disclosures the request "
-        "did not ask for are refused (403 `disclosure_not_requested`)."
+        "did not ask for are refused (403 `disclosure_not_requested`). "
+        '`{"error": "access_denied"}` instead declines: the verifier\'s poll then says `declined`.'
     ),
     responses=PROBLEMS(400, 401, 403, 404, 409, 410, 503),
 )
 async def wallet_response(request_id: Annotated[str, _ID], body: PresentationIn, gw: GatewayDep) -> JSONResponse:
-    out = await run_in_threadpool(presentations.answer_request, gw, request_id, body.vp_token)
+    if body.vp_token is None:
+        out = await run_in_threadpool(presentations.decline_request, gw, request_id)
+    else:
+        out = await run_in_threadpool(presentations.answer_request, gw, request_id, body.vp_token)
     return JSONResponse(out, headers=_NO_STORE)
 
 

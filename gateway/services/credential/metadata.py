@@ -16,6 +16,7 @@ __all__ = [
     "CONFIGURATION_ID",
     "LEVELS",
     "VCT_PATH",
+    "claim_labels",
     "claim_paths",
     "issuer_metadata",
     "type_metadata",
@@ -44,6 +45,11 @@ def vct(gw: Gateway) -> str:
 
 def claim_paths() -> tuple[str, ...]:
     return tuple(path for path, _, _ in _CLAIMS)
+
+
+def claim_labels(lang: str) -> dict[str, str]:
+    """Each claim path's name for a person reading a request (the pages: ``zh`` or ``en``)."""
+    return {path: en if lang == "en" else zh for path, zh, en in _CLAIMS}
 
 
 def _display(zh: str, en: str) -> list[dict[str, str]]:

@@ -50,6 +50,7 @@ __all__ = [
     "PresentationRequest",
     "answer_request",
     "create_request",
+    "decline_request",
     "poll_request",
     "presentations_of",
     "qr_content",
@@ -267,6 +268,33 @@ def answer_request(gw: Gateway, request_id: str, vp_token: str) -> dict[str, Any
                 )
             )
     return {"request_id": request_id, "state": "verified"}
+
+
+def decline_request(gw: Gateway, request_id: str) -> dict[str, Any]:
+    """The holder declines (OpenID4VP's ``access_denied`` error response at the response URI): the
+    verifier's poll says ``declined`` at once instead of waiting for the expiry. Nothing about the
+    person is recorded — a decline discloses nothing, not even who declined.
+
+    :raises PresentationRequestNotFound (404), PresentationRequestExpired (410),
+        PresentationRequestAnswered (409).
+    """
+    row = _load(gw, request_id)
+    now = utcnow()
+    if as_utc(row["expires_at"]) <= now:
+        raise PresentationRequestExpired("The presentation request has expired.")
+    with gw.engine.begin() as conn:
+        done = conn.execute(
+            update(presentation_requests)
+            .where(
+                presentation_requests.c.id == request_id,
+                presentation_requests.c.state == "pending",
+                presentation_requests.c.expires_at > now,
+            )
+            .values(state="declined", result={"error": "access_denied"}, answered_at=now)
+        ).rowcount
+    if done != 1:
+        raise PresentationRequestAnswered("The presentation request has already been answered.")
+    return {"request_id": request_id, "state": "declined"}
 
 
 def poll_request(gw: Gateway, principal: PartnerPrincipal, request_id: str) -> dict[str, Any]:

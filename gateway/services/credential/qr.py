@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 import segno
 
-__all__ = ["QrFacts", "png", "qr_facts", "svg", "terminal"]
+from gateway.errors import OfflineCodeRejected
+from gateway.exchange.credit_code_offline import OfflineRejected, encode_offline
+
+__all__ = ["QrFacts", "offline_code", "png", "qr_facts", "svg", "terminal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +65,27 @@ def terminal(content: str) -> str:
     out = io.StringIO()
     _make(content).terminal(out=out, compact=True)
     return out.getvalue()
+
+
+def offline_code(presentation: str) -> dict[str, object]:
+    """The residents' page's offline credit code (issue 11): the presentation its script made and
+    signed in the browser, in the compact form the counters scan, as an SVG with the QR facts.
+
+    The gateway sees a presentation it could have made itself (it issued the credential): it does
+    not store or log it. :raises OfflineCodeRejected: not an SD-JWT presentation with a KB-JWT.
+    """
+    parts = presentation.split("~")
+    if len(parts) < 3 or not parts[-1] or parts[-1].count(".") != 2:
+        raise OfflineCodeRejected("Send an SD-JWT presentation ending in its KB-JWT.")
+    try:
+        text = encode_offline(presentation)
+    except OfflineRejected as exc:
+        raise OfflineCodeRejected("Send an SD-JWT presentation ending in its KB-JWT.", check=exc.code) from None
+    facts = qr_facts(text)
+    return {
+        "svg": svg(text, fluid=True),
+        "characters": facts.characters,
+        "version": facts.version,
+        "error": facts.error,
+        "mode": facts.mode,
+    }

@@ -8,11 +8,13 @@ with a grant or an answer is ``kiosk`` in kiosk mode and ``app`` otherwise; the 
 the one the page showed (its id and version travel in the form and are checked again by the
 service).
 
-The credit code page holds no private key: the credential is bound to a holder key that lives in
-the resident's app (a real wallet keeps it in the phone's secure element), so a web page can neither
-obtain, renew nor present it without giving the gateway the power to present on the resident's
-behalf. The page shows whether the resident may hold one now, a QR code of an OpenID4VCI
-credential offer their app scans to obtain or renew it, and every online presentation answered.
+The credit code page makes the browser a holder: its script (``credit_code.js``) creates a
+non-extractable ECDSA P-256 key with WebCrypto — kept per device in IndexedDB, or only in the page's
+memory in kiosk mode — obtains and renews the credential at the same OpenID4VCI endpoints as an app
+(the key proof is signed in the browser; the session cookie with its CSRF token stands in for the
+ID token), shows the offline QR code, and answers a presentation request with only the asked
+disclosures and a KB-JWT it signs. The gateway never sees the private key. The page also keeps the
+OpenID4VCI offer QR code for an app, and lists every online presentation answered.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from gateway.errors import GatewayError
 from gateway.services.credential import presentations, qr
-from gateway.services.credential.metadata import CONFIGURATION_ID
+from gateway.services.credential.metadata import CONFIGURATION_ID, LEVELS, claim_labels
 from gateway.services.me import PersonUnknown
 from gateway.services.residents import authorisation, callbacks, consent_requests, report
 from gateway.services.residents.notices import DISCLOSURE_NOTICE, SCORING_NOTICE, latest
-from gateway.services.web.sessions import WebSession
+from gateway.services.web.sessions import WebSession, check_csrf
 from gateway.web.i18n import translate
 from gateway.web.routes.me_pages import _context, _resident
 from gateway.web.sessions import KIOSK_COOKIE, csrf_form, gateway_of, resident_session
@@ -41,6 +44,8 @@ from gateway.web.templating import language, render
 router = APIRouter(prefix="/me", include_in_schema=False)
 
 RequestId = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^crq_[A-Za-z0-9_-]+$")]
+_HOLDER_SLOT_AUDIENCE = "web-holder-slot"
+_VERIFIER_KINDS = ("incentive_provider", "city_platform", "financial_institution")
 _DONE = {
     "authorised": "me.authorised_ok",
     "auth_withdrawn": "me.auth_withdrawn_ok",
@@ -212,5 +217,33 @@ async def credit_code_page(request: Request) -> Response:
     offer = credential_offer(gw.settings.issuer)
     eligible = auth["status"] == "granted" and auth["score"]["status"] == "scored"
     svg = qr.svg(offer, fluid=True)
-    context = _page(request, session, auth=auth, eligible=eligible, offer_svg=svg, presentations=shown)
+    context = _page(
+        request,
+        session,
+        auth=auth,
+        eligible=eligible,
+        offer_svg=svg,
+        presentations=shown,
+        issuer=gw.settings.issuer,
+        # Which IndexedDB record is this resident's on a shared browser: a pairwise value, not the hash.
+        holder_slot=gw.hasher.pairwise_subject(session.subject, _HOLDER_SLOT_AUDIENCE),
+        verifier_kinds=_VERIFIER_KINDS,
+        offline_claims=[f"level_at_least.{lvl}" for lvl in LEVELS[:-1]] + ["regional_tier", "tier"],
+        claim_labels=claim_labels(language(request)),
+    )
     return render(request, "me/credit_code.html", context)
+
+
+class OfflineCodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    presentation: str = Field(min_length=1, max_length=16384)
+
+
+@router.post("/credit-code/qr")
+async def offline_code(request: Request, body: OfflineCodeIn) -> Response:
+    """The QR code of a presentation the page's script signed: the compact form the counters scan,
+    drawn by the same segno code as the CLI's (see README design notes)."""
+    session = await resident_session(request)
+    check_csrf(session, request.headers.get("x-csrf-token"))
+    drawn = await run_in_threadpool(qr.offline_code, body.presentation)
+    return JSONResponse(drawn, headers={"Cache-Control": "no-store"})
