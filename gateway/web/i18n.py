@@ -257,7 +257,10 @@ _T: Final[dict[str, tuple[str, str]]] = {
         "This page makes your key in the browser (not exportable); the private key never reaches the gateway, "
         "and a presentation discloses only what is asked.",
     ),
-    "code.needs_script": ("在浏览器中领取和出示信用码需要启用 JavaScript。", "Holding the code in the browser needs JavaScript."),
+    "code.needs_script": (
+        "在浏览器中领取和出示信用码需要启用 JavaScript。",
+        "Holding the code in the browser needs JavaScript.",
+    ),
     "code.device_key": (
         "密钥和信用码保存在本设备的浏览器中，仅您在本设备登录时可用。",
         "The key and the code stay in this device's browser, for you when you sign in here.",
@@ -267,7 +270,10 @@ _T: Final[dict[str, tuple[str, str]]] = {
         "A kiosk is shared: the key and the code live only in this page and are forgotten when you leave it "
         "or sign out.",
     ),
-    "code.include_score": ("信用码中包含诚信分（出示时仍由您选择是否披露）", "Include the score (you still choose what to show)"),
+    "code.include_score": (
+        "信用码中包含诚信分（出示时仍由您选择是否披露）",
+        "Include the score (you still choose what to show)",
+    ),
     "code.obtain": ("领取信用码", "Obtain the credit code"),
     "code.renew": ("更新信用码", "Renew the credit code"),
     "code.show": ("出示信用码（离线扫码）", "Show the credit code (offline scan)"),
@@ -279,7 +285,10 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "code.read": ("读取请求", "Read the request"),
     "code.scan": ("扫码", "Scan"),
     "code.asked": ("请求披露", "Asked to see"),
-    "code.only_asked": ("同意后只披露上述内容，并以本设备的密钥签名。", "Approving discloses only the above, signed with this device's key."),
+    "code.only_asked": (
+        "同意后只披露上述内容，并以本设备的密钥签名。",
+        "Approving discloses only the above, signed with this device's key.",
+    ),
     "code.present": ("同意出示", "Approve and present"),
     "code.with_app": ("用应用领取", "With an app"),
     "code.msg.none": ("本设备尚无信用码。", "No credit code in this browser yet."),

@@ -61,7 +61,8 @@ async def credential_nonce(gw: GatewayDep) -> JSONResponse:
     summary="Issue my credit code to my wallet (OpenID4VCI credential endpoint)",
     description=(
         "Bearer: the resident's ID token (or the residents' pages' session cookie with its CSRF token in "
-        "`X-CSRF-Token`, for the page's in-browser holder). One `openid4vci-proof+jwt` key proof with `aud` = the issuer, "
+        "`X-CSRF-Token`, for the page's in-browser holder). One `openid4vci-proof+jwt` key proof with "
+        "`aud` = the issuer, "
         "a fresh `iat` and a nonce from `/v1/credential-nonces`. Only a resident authorised to be scored "
         "with a current score; a new credential supersedes the earlier ones."
     ),
