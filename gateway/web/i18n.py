@@ -242,6 +242,13 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "me.lookup_recognitions": ("互认", "Recognitions"),
     "me.lookup_decisions": ("资格判定", "Eligibility decisions"),
     "me.statements": ("本人声明", "Personal statements"),
+    "me.statement_note": (
+        "您可以对自己的某条信息记录附上说明（不超过 500 字），工作人员处理和您的信用报告中都会显示。",
+        "Add your own explanation to one of your records (at most 500 characters); officers and your report show it.",
+    ),
+    "me.statement_record": ("针对的记录", "Record"),
+    "me.statement_add": ("添加声明", "Add the statement"),
+    "me.statement_added": ("本人声明已添加。", "Statement added."),
     "me.code_ready": ("您可以领取信用码。", "You may hold a credit code."),
     "me.code_not_ready": (
         "领取信用码需先授权评分并有当前评分。",

@@ -11,10 +11,12 @@ from typing import Any
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from gateway.api.app import create_app
 from gateway.services.context import Gateway
 from gateway.services.residents.authorisation import authorisation_view
+from gateway.store.tables import audit_log
 from gateway.web.security import CSP
 from tests.support.partners import access_token
 from tests.web.conftest import enrol
@@ -153,3 +155,32 @@ def test_credit_code_page_shows_the_offer_only_to_an_authorised_scored_resident(
         and not re.search(r"<script(?![^>]*src=)", page.text)
     )
     assert idn not in page.text
+
+
+def test_a_personal_statement_is_added_from_the_report_page(client: TestClient, gw: Gateway) -> None:
+    idn, _, ref = enrol(gw, 606, "周六", breach=True)
+    other_idn, _, other_ref = enrol(gw, 607, "周七", breach=True)
+    resident_sign_in(client, idn, "周六")
+    page = client.get("/me/report")
+    assert 'id="statement-form"' in page.text and f'value="{ref}"' in page.text
+    csrf = csrf_of(page.text)
+    text = "该笔违约系银行系统故障所致，已于次日还清。"
+    # No CSRF token: refused, nothing added.
+    assert client.post("/me/statements", data={"record": ref, "statement": text}).status_code == 403
+    # Another person's record answers as a record that does not exist; too long is refused in place.
+    assert (
+        client.post("/me/statements", data={"csrf_token": csrf, "record": other_ref, "statement": text}).status_code
+        == 404
+    )
+    long = client.post("/me/statements", data={"csrf_token": csrf, "record": ref, "statement": "长" * 501})
+    assert long.status_code == 422 and 'id="statement-form"' in long.text
+    done = client.post(
+        "/me/statements", data={"csrf_token": csrf, "record": ref, "statement": text}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/me/report?done=statement_added"
+    shown = client.get(done.headers["location"]).text
+    assert "本人声明已添加" in shown and text in shown.split('id="statements"')[1]
+    # The same service as POST /v1/me/statements: audited the same way.
+    with gw.engine.connect() as conn:
+        actions = [r.action for r in conn.execute(select(audit_log.c.action))]
+    assert "statement.add" in actions and other_idn not in shown

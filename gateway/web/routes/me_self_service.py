@@ -33,7 +33,7 @@ from gateway.errors import GatewayError
 from gateway.services.credential import presentations, qr
 from gateway.services.credential.metadata import CONFIGURATION_ID, LEVELS, claim_labels
 from gateway.services.me import PersonUnknown
-from gateway.services.residents import authorisation, callbacks, consent_requests, report
+from gateway.services.residents import authorisation, callbacks, consent_requests, lookups, report
 from gateway.services.residents.notices import DISCLOSURE_NOTICE, SCORING_NOTICE, latest
 from gateway.services.web.sessions import WebSession, check_csrf
 from gateway.web.i18n import translate
@@ -51,6 +51,7 @@ _DONE = {
     "auth_withdrawn": "me.auth_withdrawn_ok",
     "approved": "me.approved_ok",
     "declined": "me.declined_ok",
+    "statement_added": "me.statement_added",
 }
 
 
@@ -178,15 +179,41 @@ async def answer_consent_request(request: Request, request_id: RequestId, answer
 # --- the credit report ------------------------------------------------------------------------
 
 
-@router.get("/report")
-async def report_page(request: Request) -> Response:
-    session = await resident_session(request)
+async def _report_page(
+    request: Request, session: WebSession, *, error: str | None = None, status: int = 200
+) -> Response:
     gw = gateway_of(request)
     try:
         view: dict[str, Any] | None = await run_in_threadpool(report.credit_report, gw, _resident(session))
     except PersonUnknown:
         view = None
-    return render(request, "me/report.html", _page(request, session, report=view))
+    context = _page(request, session, report=view, statement_max=lookups.MAX_STATEMENT_CHARS)
+    context["error"] = error
+    return render(request, "me/report.html", context, status_code=status)
+
+
+@router.get("/report")
+async def report_page(request: Request) -> Response:
+    return await _report_page(request, await resident_session(request))
+
+
+@router.post("/statements")
+async def add_statement(request: Request) -> Response:
+    """A personal statement (本人声明) on one of the resident's records, as ``POST /v1/me/statements``."""
+    session = await resident_session(request)
+    fields = await csrf_form(request, session)
+    gw = gateway_of(request)
+    try:
+        await run_in_threadpool(
+            lambda: lookups.add_statement(
+                gw, _resident(session), record=fields.get("record", "")[:24], statement=fields.get("statement", "")
+            )
+        )
+    except GatewayError as exc:
+        if not _shown(exc):
+            raise
+        return await _report_page(request, session, error=exc.detail, status=exc.status)
+    return RedirectResponse("/me/report?done=statement_added", status_code=303)
 
 
 @router.get("/report/export")
