@@ -120,6 +120,7 @@ class PartnerOverride:
     enabled: bool | None
     jwks: Mapping[str, Any] | None
     keys: Mapping[str, VerificationKey]
+    allowed_purposes: frozenset[str] | None = None
 
 
 def _override(row: Any) -> PartnerOverride:
@@ -130,7 +131,8 @@ def _override(row: Any) -> PartnerOverride:
         except GatewayError:
             # Checked when it was stored; if it cannot be read now, trust no key rather than the old ones.
             log.error("partner %s: the stored JWKS override cannot be parsed; no key is trusted", row.partner_id)
-    return PartnerOverride(row.row_version, row.enabled, row.jwks, keys)
+    purposes = frozenset(row.allowed_purposes) if row.allowed_purposes is not None else None
+    return PartnerOverride(row.row_version, row.enabled, row.jwks, keys, purposes)
 
 
 def _apply(partner: Partner, override: PartnerOverride) -> Partner:
@@ -138,6 +140,8 @@ def _apply(partner: Partner, override: PartnerOverride) -> Partner:
         partner = replace(partner, enabled=override.enabled)
     if override.jwks is not None:
         partner = replace(partner, jwks=override.jwks, keys=override.keys)
+    if override.allowed_purposes is not None:
+        partner = replace(partner, allowed_purposes=override.allowed_purposes)
     return partner
 
 
@@ -209,7 +213,9 @@ class PartnerRegistry:
             return False
         t = partner_overrides
         with self._lock, reader(self._engine).connect() as conn:
-            rows = conn.execute(select(t.c.partner_id, t.c.row_version, t.c.enabled, t.c.jwks)).all()
+            rows = conn.execute(
+                select(t.c.partner_id, t.c.row_version, t.c.enabled, t.c.jwks, t.c.allowed_purposes)
+            ).all()
             conn.rollback()
             if {r.partner_id: r.row_version for r in rows} == {k: o.row_version for k, o in self._overrides.items()}:
                 return False

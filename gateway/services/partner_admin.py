@@ -1,4 +1,4 @@
-"""Partner administration: enable, disable, replace a partner's keys.
+"""Partner administration: enable, disable, replace a partner's keys, change its allowed purposes.
 
 The files in ``partners/`` stay as shipped; an administrator's change is a row in
 ``partner_overrides`` laid over them by every process's registry (within the background refresh
@@ -9,7 +9,7 @@ and each one writes an audit row with the state before and after and the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -21,12 +21,22 @@ from gateway.partners import Partner
 from gateway.services.context import Gateway
 from gateway.services.crosswalks import aware
 from gateway.services.preconditions import PreconditionFailed, check_if_match, etag, require_reason
+from gateway.services.publication.purposes import PURPOSE_CODES
 from gateway.store.audit import append_audit
 from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.engine import reader
 from gateway.store.tables import partner_overrides
 
-__all__ = ["JwksRejected", "PartnerNotFound", "list_partners", "replace_jwks", "set_enabled", "show_partner"]
+__all__ = [
+    "JwksRejected",
+    "PartnerNotFound",
+    "PurposesRejected",
+    "list_partners",
+    "replace_jwks",
+    "set_allowed_purposes",
+    "set_enabled",
+    "show_partner",
+]
 
 
 class PartnerNotFound(NotFound):
@@ -37,6 +47,11 @@ class PartnerNotFound(NotFound):
 class JwksRejected(ValidationFailed):
     code = "jwks_rejected"
     title = "The JWK Set cannot be used as the partner's keys"
+
+
+class PurposesRejected(ValidationFailed):
+    code = "purposes_rejected"
+    title = "These purposes cannot be a partner's allowed purposes"
 
 
 def _file_partner(gw: Gateway, partner_id: str) -> Partner:
@@ -60,6 +75,7 @@ def _view(partner: Partner, row: Any) -> dict[str, Any]:
     override_jwks = row.jwks if row is not None else None
     keys = _keys(override_jwks) if override_jwks is not None else dict(partner.keys)
     source = "override" if override_jwks is not None else "file" if partner.jwks is not None else None
+    purposes = row.allowed_purposes if row is not None and row.allowed_purposes is not None else None
     return {
         "id": partner.id,
         "kind": partner.kind,
@@ -67,6 +83,8 @@ def _view(partner: Partner, row: Any) -> dict[str, Any]:
         "enabled": enabled,
         "enabled_in_file": partner.enabled,
         "keys": [{"kid": k.kid, "alg": k.alg} for k in keys.values()],
+        "allowed_purposes": sorted(purposes if purposes is not None else partner.allowed_purposes),
+        "allowed_purposes_in_file": sorted(partner.allowed_purposes),
         "jwks_source": source or ("jwks_uri" if partner.jwks_uri else None),
         "jwks_uri": partner.jwks_uri,
         "override": None
@@ -74,6 +92,7 @@ def _view(partner: Partner, row: Any) -> dict[str, Any]:
         else {
             "enabled": row.enabled,
             "jwks": override_jwks is not None,
+            "allowed_purposes": purposes is not None,
             "updated_by": row.updated_by,
             "updated_at": aware(row.updated_at).isoformat(),
         },
@@ -95,6 +114,14 @@ def show_partner(gw: Gateway, partner_id: str) -> dict[str, Any]:
         row = _override_row(conn, partner_id)
         conn.rollback()
     return _view(partner, row)
+
+
+def _audited(view: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "enabled": view["enabled"],
+        "kids": [k["kid"] for k in view["keys"]],
+        "allowed_purposes": view["allowed_purposes"],
+    }
 
 
 def _change(
@@ -132,8 +159,8 @@ def _change(
             target_type="partner",
             target_ref=partner_id,
             details={
-                "before": {"enabled": before["enabled"], "kids": [k["kid"] for k in before["keys"]]},
-                "after": {"enabled": after["enabled"], "kids": [k["kid"] for k in after["keys"]]},
+                "before": _audited(before),
+                "after": _audited(after),
                 "reason": why,
             },
         )
@@ -174,3 +201,24 @@ def replace_jwks(
     view = _change(gw, actor, partner_id, "partner.rotate_keys", {"jwks": jwks}, reason, if_match)
     view["skipped_keys"] = [{"kid": s.kid, "reason": s.reason} for s in parsed.skipped]
     return view
+
+
+def set_allowed_purposes(
+    gw: Gateway, actor: str, partner_id: str, purposes: Sequence[str], *, reason: str, if_match: str | None
+) -> dict[str, Any]:
+    """Change what a partner may ask for: each purpose from the closed list of measure 三(三).
+
+    A purpose taken away stops at once for the partner's live tokens too (their scopes are
+    intersected with the registry's purposes at every request) — in this process immediately, in
+    the others within the registry's refresh bound. A collaborating unit has no purposes.
+
+    :raises PurposesRejected: a purpose not on the list, or a collaborating unit.
+    """
+    partner = _file_partner(gw, partner_id)
+    if partner.kind == "collaborating_unit":
+        raise PurposesRejected("A collaborating unit sends records; it asks for no purpose.")
+    chosen = sorted(set(purposes))
+    unknown = [p for p in chosen if p not in PURPOSE_CODES]
+    if unknown or len(chosen) > len(PURPOSE_CODES):
+        raise PurposesRejected("Choose purposes from the published list.", purposes=unknown[:20])
+    return _change(gw, actor, partner_id, "partner.set_purposes", {"allowed_purposes": chosen}, reason, if_match)

@@ -313,7 +313,7 @@ crosswalk_heads = Table(
     Column("updated_at", Stamp, nullable=False),
 )
 
-# Administrators' changes to partners (enable, disable, new keys) override the files in partners/,
+# Administrators' changes to partners (enable, disable, new keys, allowed purposes) override the files in partners/,
 # shared by every process.
 partner_overrides = Table(
     "partner_overrides",
@@ -321,6 +321,7 @@ partner_overrides = Table(
     Column("partner_id", String(64), primary_key=True),
     Column("enabled", Boolean),
     Column("jwks", Json),
+    Column("allowed_purposes", Json),  # a sorted list; NULL leaves the file's list in force
     Column("row_version", Integer, nullable=False),
     Column("updated_by", String(64), nullable=False),
     Column("updated_at", Stamp, nullable=False),

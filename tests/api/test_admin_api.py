@@ -59,6 +59,7 @@ CHANGES = [
     ("POST", f"/v1/admin/partners/{BANK}/disable", {"reason": "r"}, "partner_admin"),
     ("POST", f"/v1/admin/partners/{BANK}/enable", {"reason": "r"}, "partner_admin"),
     ("PUT", f"/v1/admin/partners/{BANK}/jwks", {"jwks": {"keys": []}, "reason": "r"}, "partner_admin"),
+    ("PUT", f"/v1/admin/partners/{BANK}/purposes", {"allowed_purposes": [], "reason": "r"}, "partner_admin"),
 ]
 ROLES = ["mapping_admin", "partner_admin", "auditor", "credit_officer", "officer_key"]
 
@@ -165,6 +166,43 @@ def test_disabling_a_partner_stops_its_tokens(client: TestClient, tokens: dict[s
     assert _problem(stale, 412, "precondition_failed")["enabled"] is False
     client.post(f"/v1/admin/partners/{BANK}/enable", json={"reason": "fixed"}, headers=_h(admin, '"r1"'))
     assert client.post("/oauth/token", data=token_form(client_assertion(BANK))).status_code == 200
+
+
+def test_a_purpose_taken_away_stops_at_once_for_live_tokens(client: TestClient, tokens: dict[str, str]) -> None:
+    admin = tokens["partner_admin"]
+    bank_token = access_token(client, BANK)
+    shown = client.get(f"/v1/admin/partners/{BANK}", headers=auth(admin)).json()
+    assert "loan_discount" in shown["allowed_purposes"] == shown["allowed_purposes_in_file"]
+    unknown = client.put(
+        f"/v1/admin/partners/{BANK}/purposes",
+        json={"allowed_purposes": ["loan_discount", "gambling"], "reason": "r"},
+        headers=_h(admin, '"r0"'),
+    )
+    assert _problem(unknown, 422, "purposes_rejected")["purposes"] == ["gambling"]
+    unit = client.put(
+        "/v1/admin/partners/sx-intermediate-court/purposes",
+        json={"allowed_purposes": ["tourism"], "reason": "r"},
+        headers=_h(admin, '"r0"'),
+    )
+    _problem(unit, 422, "purposes_rejected")
+    kept = [p for p in shown["allowed_purposes"] if p != "loan_discount"]
+    resp = client.put(
+        f"/v1/admin/partners/{BANK}/purposes",
+        json={"allowed_purposes": kept, "reason": "no more loan discounts"},
+        headers=_h(admin, '"r0"'),
+    )
+    assert resp.status_code == 200 and resp.json()["allowed_purposes"] == sorted(kept)
+    assert resp.json()["override"]["allowed_purposes"] is True
+    used = client.post(
+        "/v1/assertions",
+        json={"subject": {"id_number": "11010519491231002X", "name": "张三"}, "purpose": "loan_discount"},
+        headers=auth(bank_token),
+    )
+    assert used.status_code == 403, used.text
+    entry = client.get("/v1/admin/audit", params={"action": "partner.set_purposes"}, headers=auth(tokens["auditor"]))
+    [row] = entry.json()["items"]
+    assert "loan_discount" in row["details"]["before"]["allowed_purposes"]
+    assert "loan_discount" not in row["details"]["after"]["allowed_purposes"]
 
 
 def test_rotating_a_partners_keys(client: TestClient, tokens: dict[str, str]) -> None:

@@ -261,3 +261,36 @@ def test_partner_admin_disables_a_partner_and_a_stale_form_shows_412(client: Tes
         data={"csrf_token": form.group(1), "etag": '"1"', "jwks": "{not json", "reason": "x"},
     )
     assert bad.status_code == 422
+
+
+def test_partner_admin_changes_allowed_purposes_on_the_console(client: TestClient, gw: Gateway) -> None:
+    from gateway.services.partner_admin import show_partner
+
+    sign_in(client, "pa", ["partner_admin"])
+    page = client.get("/console/partners").text
+    form = re.search(
+        r'action="/console/partners/sx-example-bank/purposes" class="purposes-form">\s*'
+        r'<input type="hidden" name="csrf_token" value="([^"]+)"><input type="hidden" name="etag" value="([^"]+)">',
+        page,
+    )
+    assert form and "/console/partners/sx-intermediate-court/purposes" not in page  # a unit has no purposes
+    before = show_partner(gw, "sx-example-bank")["allowed_purposes"]
+    data = {"csrf_token": form.group(1), "etag": form.group(2).replace("&#34;", '"'), "reason": "scope review"}
+    chosen = {**data, "purposes": ["credit_line", "tourism"]}
+    # No CSRF token: refused, nothing changed.
+    forged = client.post("/console/partners/sx-example-bank/purposes", data={**chosen, "csrf_token": "x"})
+    assert forged.status_code == 403 and show_partner(gw, "sx-example-bank")["allowed_purposes"] == before
+    unknown = client.post("/console/partners/sx-example-bank/purposes", data={**data, "purposes": ["gambling"]})
+    assert unknown.status_code == 422
+    done = client.post("/console/partners/sx-example-bank/purposes", data=chosen, follow_redirects=False)
+    assert done.status_code == 303
+    assert show_partner(gw, "sx-example-bank")["allowed_purposes"] == ["credit_line", "tourism"]
+    assert gw.partners.get("sx-example-bank").allowed_purposes == {"credit_line", "tourism"}  # type: ignore[union-attr]
+    with gw.engine.connect() as conn:
+        row = conn.execute(select(audit_log).where(audit_log.c.action == "partner.set_purposes")).one()
+    assert row.actor_id == "pa" and row.details["reason"] == "scope review"
+    # An auditor sees the purposes but no form; forcing the POST is refused.
+    sign_in(client, "au", ["auditor"])
+    assert "purposes-form" not in client.get("/console/partners").text
+    forced = client.post("/console/partners/sx-example-bank/purposes", data={**chosen, "csrf_token": csrf_of(client)})
+    assert forced.status_code == 403

@@ -98,6 +98,12 @@ class JwksIn(ReasonIn):
     jwks: dict[str, Any] = Field(description="The partner's new JWK Set: public keys only, at least one usable.")
 
 
+class PurposesIn(ReasonIn):
+    allowed_purposes: list[Annotated[str, Field(max_length=32)]] = Field(
+        max_length=32, description="The partner's allowed purposes, from the published closed list (may be empty)."
+    )
+
+
 def _tagged(response: Response, view: dict[str, Any]) -> dict[str, Any]:
     response.headers["ETag"] = view["etag"]
     return view
@@ -312,6 +318,32 @@ async def replace_jwks(
 ) -> Any:
     view = await run_in_threadpool(
         lambda: partner_admin.replace_jwks(gw, admin.name, partner_id, body.jwks, reason=body.reason, if_match=if_match)
+    )
+    return _tagged(response, view)
+
+
+@router.put(
+    "/partners/{partner_id}/purposes",
+    summary="Change a partner's allowed purposes (also on the console's partners page)",
+    description=(
+        "Each from the closed list (`purposes` in `/.well-known/score-issuer`); refused "
+        "(422 `purposes_rejected`) otherwise or for a collaborating unit. A purpose taken away stops at "
+        "once for the partner's live tokens as well."
+    ),
+    responses=_PARTNER_CHANGE,
+)
+async def set_purposes(
+    partner_id: PartnerId,
+    body: PurposesIn,
+    response: Response,
+    gw: GatewayDep,
+    admin: PartnerAdmin,
+    if_match: IfMatch = None,
+) -> Any:
+    view = await run_in_threadpool(
+        lambda: partner_admin.set_allowed_purposes(
+            gw, admin.name, partner_id, body.allowed_purposes, reason=body.reason, if_match=if_match
+        )
     )
     return _tagged(response, view)
 

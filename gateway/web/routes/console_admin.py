@@ -23,6 +23,7 @@ from gateway.errors import GatewayError, ValidationFailed
 from gateway.services import admin_audit, objections, partner_admin
 from gateway.services import officer as officer_service
 from gateway.services.evidence import read_evidence
+from gateway.services.publication.purposes import PURPOSE_LABELS
 from gateway.services.web.self_reports import pending_self_reports
 from gateway.services.web.sessions import WebSession
 from gateway.store.audit import append_audit
@@ -171,10 +172,9 @@ async def _partners_page(
 ) -> Response:
     gw = gateway_of(request)
     rows = await run_in_threadpool(partner_admin.list_partners, gw)
-    for row in rows:
-        registered = gw.partners.get(row["id"])
-        row["purposes"] = sorted(registered.allowed_purposes) if registered else []
-    context = staff_context(request, session, partners=rows, can_edit="partner_admin" in session.roles)
+    context = staff_context(
+        request, session, partners=rows, can_edit="partner_admin" in session.roles, all_purposes=PURPOSE_LABELS
+    )
     context["error"] = error
     return render(request, "console/partners.html", context, status_code=status_code)
 
@@ -228,6 +228,23 @@ async def rotate_keys(request: Request, partner_id: PartnerId) -> Response:
         session,
         lambda: partner_admin.replace_jwks(
             gw, admin.name, partner_id, jwks, reason=fields.get("reason", ""), if_match=fields.get("etag")
+        ),
+    )
+
+
+@router.post("/partners/{partner_id}/purposes")
+async def set_purposes(request: Request, partner_id: PartnerId) -> Response:
+    """A partner's allowed purposes, ticked on the list: the service ``PUT …/purposes`` calls."""
+    session = await staff_session(request)
+    admin = require_any(session, "partner_admin")
+    fields = await csrf_form(request, session)
+    chosen = [str(p) for p in (await request.form()).getlist("purposes")][: len(PURPOSE_LABELS) + 1]
+    gw = gateway_of(request)
+    return await _partner_change(
+        request,
+        session,
+        lambda: partner_admin.set_allowed_purposes(
+            gw, admin.name, partner_id, chosen, reason=fields.get("reason", ""), if_match=fields.get("etag")
         ),
     )
 
