@@ -3,7 +3,8 @@
 Serves the office's oversight of the scheme (measure 四(三), the credit office supervises scoring
 and use): how many residents hold each tier and common level, how many were scored today and why
 others were not, what was disclosed to whom, what partners recognised and decided, and how each
-collaborating unit's data arrives. Every figure is a GROUP BY count; no person appears.
+collaborating unit's data arrives. Every figure is a GROUP BY count; no person appears. "Today" and
+"per day" are Shaoxing days (Asia/Shanghai, UTC+8), not UTC days: the office's working day.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Connection, case, func, select
 
-from gateway.clock import CHINA_STANDARD_TIME, as_utc, today_in_shaoxing, utcnow
+from gateway.clock import CHINA_STANDARD_TIME, as_utc, today_in_shaoxing
 from gateway.services.context import Gateway
 from gateway.services.issuance import local_scheme_id
 from gateway.store.engine import reader
@@ -28,12 +29,23 @@ from gateway.store.tables import (
 
 __all__ = ["dashboard"]
 
-_DAYS = 14  # the per-day figures cover the last two weeks, by UTC day (date() on both databases)
+_DAYS = 14  # the per-day figures cover the last two weeks, by Shaoxing day (Asia/Shanghai, UTC+8)
 
 
 def _start_of_today() -> datetime:
     # Midnight in Shaoxing as an aware UTC time (compared in UTC: SQLite keeps wall-clock times).
     return datetime.combine(today_in_shaoxing(), time(0), tzinfo=CHINA_STANDARD_TIME).astimezone(UTC)
+
+
+def _shaoxing_day(conn: Connection, column: Any) -> Any:
+    """The Shaoxing calendar day of a stored time, computed in the database so rows are counted there.
+
+    PostgreSQL stores ``timestamptz`` and converts by zone name; SQLite stores the UTC wall-clock
+    text, shifted by the fixed +8 hours (China has kept one offset, without summer time, since 1991).
+    """
+    if conn.dialect.name == "postgresql":
+        return func.date(func.timezone("Asia/Shanghai", column))
+    return func.date(column, "+8 hours")
 
 
 def dashboard(gw: Gateway) -> dict[str, Any]:
@@ -72,16 +84,13 @@ def dashboard(gw: Gateway) -> dict[str, Any]:
                 func.max(ir.c.received_at),
             ).group_by(ir.c.unit_id)
         ).all()
-        since = utcnow() - timedelta(days=_DAYS)
+        since = _start_of_today() - timedelta(days=_DAYS - 1)  # whole Shaoxing days, today included
+        r_day, e_day = _shaoxing_day(conn, r.c.at), _shaoxing_day(conn, e.c.at)
         recognised_daily = conn.execute(
-            select(r.c.caller, func.date(r.c.at), func.count())
-            .where(r.c.at >= since)
-            .group_by(r.c.caller, func.date(r.c.at))
+            select(r.c.caller, r_day, func.count()).where(r.c.at >= since).group_by(r.c.caller, r_day)
         ).all()
         decided_daily = conn.execute(
-            select(e.c.caller, func.date(e.c.at), func.count())
-            .where(e.c.at >= since)
-            .group_by(e.c.caller, func.date(e.c.at))
+            select(e.c.caller, e_day, func.count()).where(e.c.at >= since).group_by(e.c.caller, e_day)
         ).all()
         conn.rollback()
     by_tier: dict[str, int] = {}
