@@ -22,7 +22,7 @@ from gateway.errors import GatewayError, ServiceUnavailable, ValidationFailed
 from gateway.services.operations.logs import current_request_id
 from gateway.services.operations.metrics import record_problem
 from gateway.store.outage import DATABASE_ERRORS, is_data_error, is_outage, outage_log
-from gateway.web.errors import is_page, page_problem
+from gateway.web.errors import audit_forced_page, is_page, page_problem
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -126,6 +126,7 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
     if exc.status >= 500:
         log.error("request failed: %s", exc.code)
     if is_page(request):  # issue 11: the web pages show the same problem as a page
+        await audit_forced_page(request, exc)
         return page_problem(request, exc)
     return problem_response(request, exc)
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from gateway.errors import GatewayError
+from gateway.services.web.page_access import record_forbidden_page
 from gateway.web.security import PAGE_PREFIXES
+from gateway.web.sessions import gateway_of, staff_session
 from gateway.web.templating import render
 
-__all__ = ["SAFE_NEXT", "is_page", "page_problem"]
+__all__ = ["SAFE_NEXT", "audit_forced_page", "is_page", "page_problem"]
 
 # The pages a sign-in may return to: a /me path of plain segments (no query, no other origin). The
 # path holds no personal data (a consent request's id is a random token, already in its link).
@@ -30,6 +33,30 @@ _SIGN_IN_AGAIN = frozenset({"unauthenticated", "session_expired"})
 def is_page(request: Request) -> bool:
     path = request.url.path
     return any(path == p or path.startswith(p + "/") for p in PAGE_PREFIXES)
+
+
+async def audit_forced_page(request: Request, exc: GatewayError) -> None:
+    """A console page's role check refused a signed-in person (``require_any``): audit it, rate-bound
+    (see :mod:`gateway.services.web.page_access`). A CSRF refusal or a missing session is not this."""
+    required = exc.extensions.get("required_roles")
+    if exc.status != 403 or not required or not request.url.path.startswith("/console"):
+        return
+    try:
+        session = await staff_session(request)
+    except GatewayError:
+        return
+    route = request.scope.get("route")
+    page = str(getattr(route, "path", "") or request.url.path)
+    await run_in_threadpool(
+        lambda: record_forbidden_page(
+            gateway_of(request),
+            actor=session.subject,
+            page=page,
+            method=request.method,
+            required=[str(r) for r in required],
+            held=session.roles,
+        )
+    )
 
 
 def page_problem(request: Request, exc: GatewayError) -> Response:

@@ -294,3 +294,31 @@ def test_partner_admin_changes_allowed_purposes_on_the_console(client: TestClien
     assert "purposes-form" not in client.get("/console/partners").text
     forced = client.post("/console/partners/sx-example-bank/purposes", data={**chosen, "csrf_token": csrf_of(client)})
     assert forced.status_code == 403
+
+
+def test_a_forced_console_page_is_refused_and_audited_once_per_window(client: TestClient, gw: Gateway) -> None:
+    from gateway.services.web.page_access import FORBIDDEN_ACTION
+
+    sign_in(client, "auditor-li", ["auditor"])
+    for _ in range(5):  # a script hammering the page: five 403s, one audit row
+        assert client.get("/console/objections").status_code == 403
+    assert client.get("/console/objections/obj_123").status_code == 403
+    assert client.get("/console/audit").status_code == 200
+    with gw.engine.connect() as conn:
+        rows = conn.execute(select(audit_log).where(audit_log.c.action == FORBIDDEN_ACTION)).all()
+    pages = sorted((r.target_ref, r.actor_id, tuple(r.details["missing_role"]), r.details["method"]) for r in rows)
+    assert pages == [
+        ("/console/objections", "auditor-li", ("credit_officer",), "GET"),
+        ("/console/objections/{objection_id}", "auditor-li", ("credit_officer",), "GET"),  # no id from the URL
+    ]
+    assert all(r.details["roles"] == ["auditor"] for r in rows)
+    # A CSRF refusal is not a role refusal: not audited as one.
+    sign_in(client, "pa-2", ["partner_admin"])
+    assert client.post("/console/partners/sx-example-bank/enabled", data={"csrf_token": "x"}).status_code == 403
+    with gw.engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(audit_log).where(audit_log.c.actor_id == "pa-2", audit_log.c.action == FORBIDDEN_ACTION)
+            ).first()
+            is None
+        )
