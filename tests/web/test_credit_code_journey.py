@@ -130,3 +130,25 @@ def test_the_offline_code_the_page_draws_verifies_at_a_counter(
         compact, jwks=jwks, issuer=gw.settings.issuer, verifier_kind="incentive_provider", status_list_jwt=status_jwt
     )
     assert list(claims) == ["level_at_least.good"] and isinstance(claims["level_at_least.good"], bool)
+
+
+def test_a_kiosk_keeps_the_key_only_in_the_page(gw: Gateway, live: LiveServer, page_factory: Any) -> None:
+    """A kiosk is shared: nothing of the holder is written to the browser's storage."""
+    idn, _, _ = enrol(gw, 443, "周十三")
+    page = page_factory(1080, 1920)
+    page.goto(live.url + "/me/sign-in")
+    page.fill("#id_number", idn)
+    page.fill("#name", "周十三")
+    page.check("#kiosk")
+    page.click("#sign-in")
+    page.wait_for_url(live.url + "/me")
+    page.goto(live.url + "/me/credit-code")
+    page.wait_for_selector("#obtain:not([hidden])")
+    page.click("#obtain")
+    _held(page)
+    stored = page.evaluate("""() => indexedDB.databases().then((dbs) => dbs.map((d) => d.name))""")
+    assert "sx-credit-code" not in stored
+    screenshot(page, "7b-kiosk-credit-code")
+    page.reload()  # leaving the page forgets the key and the credential
+    page.wait_for_selector("#credit-code[data-held='0']")
+    assert page.locator("#obtain").is_visible()
