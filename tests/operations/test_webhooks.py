@@ -247,3 +247,9 @@ def test_the_retention_run_purges_finished_events_and_keeps_pending_ones(hooked:
     with hooked.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(webhook_deliveries)).scalar_one() == 0
     assert run_retention(hooked).webhook_events_deleted == 0
+
+
+def test_partner_files_may_subscribe_to_exactly_the_events_the_gateway_sends() -> None:
+    schema = json.loads((PROJECT_ROOT / "schemas" / "partner.schema.json").read_text(encoding="utf-8"))
+    enum = schema["properties"]["webhook"]["properties"]["events"]["items"]["enum"]
+    assert sorted(enum) == sorted(webhooks.EVENT_TYPES)
