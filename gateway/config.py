@@ -222,6 +222,9 @@ class Settings:
     audit_anchor_file: Path | None = None
     audit_anchor_interval: int = 3600
     webhook_worker: bool = False
+    # Finished webhook events (delivered, dead, no endpoint) and their attempt log are deleted by the
+    # retention run after this many days; pending events are kept until they finish.
+    webhook_retention_days: int = 90
     otel: bool = False
     # issue 10: the credit code (SD-JWT VC): credential lifetime (≤ 90 d), presentation windows.
     credential_lifetime: int = 30 * 86400
@@ -327,6 +330,7 @@ class Settings:
             audit_anchor_file=_path(env, "GATEWAY_AUDIT_ANCHOR_FILE", None),
             otel=_choice(env, "GATEWAY_OTEL", "0", ("0", "1")) == "1",
             webhook_worker=_choice(env, "GATEWAY_WEBHOOK_WORKER", "0", ("0", "1")) == "1",
+            webhook_retention_days=_int(env, "GATEWAY_WEBHOOK_RETENTION_DAYS", 90, low=1, high=3650),
             audit_anchor_interval=_int(env, "GATEWAY_AUDIT_ANCHOR_SECONDS", 3600, low=0, high=7 * 24 * 3600),
             # issue 10
             credential_lifetime=_int(env, "GATEWAY_CREDENTIAL_LIFETIME", 30 * 86400, low=3600, high=90 * 86400),

@@ -28,6 +28,7 @@ from gateway.services.repair import repair_by_unit
 from gateway.services.resident_identity import Resident
 from gateway.services.scoring import recompute_all
 from gateway.store.tables import disclosures, information_records, status_slots
+from gateway.store.tables_operations import webhook_outbox
 from tests.support import basic_records, make_id, record
 
 BANK = "sx-example-bank"
@@ -112,6 +113,25 @@ def test_ingestion_supersedes_only_what_is_no_longer_true(gw: Gateway) -> None:
     # A grave one changes the tier (→ E): now every tier assertion is untrue too.
     p.breach("b-grave", "grave")
     assert p.status() == (SUPERSEDED, SUPERSEDED, SUPERSEDED)
+
+
+def _superseded_events(gw: Gateway) -> list[tuple[str, list[str]]]:
+    with gw.engine.connect() as conn:
+        o = webhook_outbox
+        rows = conn.execute(
+            select(o.c.partner_id, o.c.data).where(o.c.event_type == "assertion.superseded").order_by(o.c.id)
+        )
+        return [(r.partner_id, r.data["jtis"]) for r in rows]
+
+
+def test_each_holder_is_told_what_was_superseded_and_only_that(gw: Gateway) -> None:
+    p = Person(gw, 813)
+    p.breach("b-minor", "minor")  # the bank's score assertion only
+    assert _superseded_events(gw) == [(BANK, [p.score_jti])]
+    p.breach("b-grave", "grave")  # now the tier ones, each to its own holder, ids only
+    assert sorted(_superseded_events(gw)[1:]) == [(CITY, [p.city_jti]), (BANK, [p.tier_jti])]
+    recompute_all(gw)  # nothing more changed: nothing more to tell
+    assert len(_superseded_events(gw)) == 3
 
 
 def test_an_unchanged_rescore_supersedes_nothing(gw: Gateway) -> None:

@@ -46,6 +46,7 @@ from gateway.errors import NotFound
 from gateway.exchange import TYP_STATUS_LIST, Status, StatusList, build_status_list_token_claims, sign
 from gateway.services.keyring import Keyring
 from gateway.services.operations.metrics import record_status_list_lag
+from gateway.services.operations.webhooks import tell_holders
 from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.engine import reader
 from gateway.store.tables import current_scores, disclosures, people, score_history, status_slots
@@ -395,14 +396,20 @@ def _stale_credentials(who: ColumnElement[bool], now: datetime) -> Select[tuple[
 
 def _supersede(conn: Connection, who: ColumnElement[bool], now: datetime) -> int:
     """Mark SUPERSEDED what the live assertions and credentials about ``who`` no longer truly
-    state. One statement, whatever the number of people."""
+    state (one statement, whatever the number of people), and queue an ``assertion.superseded``
+    webhook event for each partner holding one."""
     stale = union_all(_stale_assertions(who, now), _stale_credentials(who, now))
     stmt = (
         update(status_slots)
         .where(status_slots.c.status == int(Status.VALID), status_slots.c.jti.in_(stale))
         .values(status=int(Status.SUPERSEDED), updated_at=now)
+        .returning(status_slots.c.jti)
     )
-    return conn.execute(stmt).rowcount
+    jtis = [r.jti for r in conn.execute(stmt)]
+    if jtis:
+        # The partners holding them hear it in this transaction, as of a revocation: only the ids.
+        tell_holders(conn, jtis, "assertion.superseded")
+    return len(jtis)
 
 
 def supersede_for_people(conn: Connection, person_ids: Iterable[int], *, now: datetime | None = None) -> int:

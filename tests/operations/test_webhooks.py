@@ -226,3 +226,30 @@ def test_expired_consents_are_announced_once(hooked: Gateway, port: int) -> None
         receiver.stop()
     claims = jwt.decode(receiver.received[0][1], options={"verify_signature": False})
     assert claims["event"]["type"] == "consent.expired" and claims["event"]["data"]["consent"] == consent_id
+
+
+def test_the_retention_run_purges_finished_events_and_keeps_pending_ones(hooked: Gateway, port: int) -> None:
+    from sqlalchemy import func, update
+
+    from gateway.services.residents.retention import run_retention
+
+    _revoke_a_consent(hooked)  # two events for the bank
+    receiver = Receiver(port)
+    try:
+        assert webhooks.deliver_due(hooked) == 2
+    finally:
+        receiver.stop()
+    hooked.keyring.rotate()  # a third, still pending
+    with hooked.engine.begin() as conn:  # the two delivered ones are old; the pending one too
+        conn.execute(update(webhook_outbox).values(created_at=utcnow() - timedelta(days=91)))
+    assert run_retention(hooked).webhook_events_deleted == 2
+    assert _states(hooked) == [("signing_key.rotated", "pending", 0)]
+    with hooked.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(webhook_deliveries)).scalar_one() == 0
+    assert run_retention(hooked).webhook_events_deleted == 0
+
+
+def test_partner_files_may_subscribe_to_exactly_the_events_the_gateway_sends() -> None:
+    schema = json.loads((PROJECT_ROOT / "schemas" / "partner.schema.json").read_text(encoding="utf-8"))
+    enum = schema["properties"]["webhook"]["properties"]["events"]["items"]["enum"]
+    assert sorted(enum) == sorted(webhooks.EVENT_TYPES)

@@ -183,11 +183,19 @@ def test_an_upheld_objection_supersedes_the_suspended_assertion(world: World) ->
     assert world.record_status() == "corrected"
     assert world.listed_status() == Status.SUPERSEDED
     _problem(world.recognise(), 403, "assertion_superseded")
-    # Its holder heard of the suspension, and is not told it is valid again: it is superseded.
+    # Its holder heard of the suspension, and is not told it is valid again: it is told it is superseded.
+    jti = jwt.decode(world.assertion, options={"verify_signature": False})["jti"]
     with world.gw.engine.connect() as conn:
         o = webhook_outbox
-        told = [r.event_type for r in conn.execute(select(o.c.event_type).where(o.c.event_type.like("assertion.%")))]
-    assert told == ["assertion.suspended"]
+        told = [
+            (r.partner_id, r.event_type, r.data["jtis"])
+            for r in conn.execute(
+                select(o.c.partner_id, o.c.event_type, o.c.data)
+                .where(o.c.event_type.like("assertion.%"))
+                .order_by(o.c.created_at, o.c.id)
+            )
+        ]
+    assert told == [(BANK, "assertion.suspended", [jti]), (BANK, "assertion.superseded", [jti])]
 
 
 def test_a_score_objection_suspends_and_releases_every_live_assertion(world: World) -> None:

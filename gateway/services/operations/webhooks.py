@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Connection, insert, literal, select, update
+from sqlalchemy import Connection, and_, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound
 from gateway.exchange import sign
+from gateway.store.tables import disclosures
 from gateway.store.tables_operations import webhook_deliveries, webhook_outbox
 
 if TYPE_CHECKING:  # the keyring enqueues events, and the context imports the keyring
@@ -42,8 +43,10 @@ __all__ = [
     "deliveries",
     "enqueue_event",
     "enqueue_expired_consents",
+    "purge_finished",
     "resend",
     "run_worker",
+    "tell_holders",
     "webhook_url",
 ]
 
@@ -55,6 +58,7 @@ EVENT_TYPES = (
     "assertion.revoked",
     "assertion.suspended",  # an objection disputes what it states (issue 14)
     "assertion.reinstated",  # the objection ended without changing it
+    "assertion.superseded",  # a rescoring changed what it states: a newer assertion is due
     "consent_request.answered",  # a resident approved or declined (issue 9)
     "signing_key.rotated",
 )
@@ -87,6 +91,37 @@ def enqueue_event(
         )
     )
     return event_id
+
+
+_JTI_CHUNK = 500  # bound the IN list: a recompute chunk may supersede thousands at once
+
+
+def tell_holders(conn: Connection, jtis: list[str], event_type: str) -> int:
+    """Queue one ``event_type`` event for each partner holding one of ``jtis``, in the caller's
+    transaction: the assertions' ids only, never who they are about. Returns the events queued."""
+    held: dict[str, list[str]] = {}
+    for i in range(0, len(jtis), _JTI_CHUNK):
+        chunk = jtis[i : i + _JTI_CHUNK]
+        for r in conn.execute(select(disclosures.c.audience, disclosures.c.jti).where(disclosures.c.jti.in_(chunk))):
+            held.setdefault(r.audience, []).append(r.jti)
+    for audience, theirs in sorted(held.items()):
+        enqueue_event(conn, audience, event_type, {"jtis": sorted(theirs)})
+    return len(held)
+
+
+def purge_finished(conn: Connection, *, before: datetime) -> int:
+    """Delete the events that are over (delivered, dead, or with no endpoint) and were queued before
+    ``before``, with their attempt log: the outbox is a queue, not an archive (the audit log is).
+    Pending events are never purged, however old. Returns the events deleted."""
+    finished = and_(
+        webhook_outbox.c.state.in_(("delivered", "dead", "no_endpoint")), webhook_outbox.c.created_at < before
+    )
+    conn.execute(
+        delete(webhook_deliveries).where(
+            webhook_deliveries.c.event_id.in_(select(webhook_outbox.c.event_id).where(finished))
+        )
+    )
+    return int(conn.execute(delete(webhook_outbox).where(finished)).rowcount)
 
 
 def webhook_url(gw: Gateway, partner_id: str, event_type: str) -> str | None:

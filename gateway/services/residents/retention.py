@@ -34,6 +34,7 @@ from gateway.scoring import RecordInput
 from gateway.scoring.eligibility import AUTHORISATION_ITEM, latest_record
 from gateway.services.context import Gateway
 from gateway.services.evidence import delete_evidence_of
+from gateway.services.operations.webhooks import purge_finished
 from gateway.store.audit import append_audit
 from gateway.store.tables import (
     disclosures,
@@ -60,6 +61,7 @@ class RetentionReport:
     unauthorised_people_deleted: int = 0
     rows_deleted: dict[str, int] = field(default_factory=dict)
     evidence_files_deleted: int = 0
+    webhook_events_deleted: int = 0
     # The keyed hashes of the people deleted: needed to find their evidence files, never reported.
     deleted_keys: list[str] = field(default_factory=list, repr=False)
 
@@ -70,6 +72,7 @@ class RetentionReport:
             "unauthorised_people_deleted": self.unauthorised_people_deleted,
             "rows_deleted": dict(sorted(self.rows_deleted.items())),
             "evidence_files_deleted": self.evidence_files_deleted,
+            "webhook_events_deleted": self.webhook_events_deleted,
         }
 
 
@@ -175,6 +178,10 @@ def run_retention(gw: Gateway, *, now: datetime | None = None, actor: str = "ret
         # Objection evidence is shared rows (by SHA-256, one owner row per uploader): the person's
         # owner rows go, and a file goes with its last owner, in this same transaction.
         report.evidence_files_deleted = delete_evidence_of(conn, report.deleted_keys)
+        # Webhook events that are over: the outbox is a queue, not an archive (the audit log is one).
+        report.webhook_events_deleted = purge_finished(
+            conn, before=now - timedelta(days=gw.settings.webhook_retention_days)
+        )
         append_audit(
             conn,
             actor_type="system",

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from gateway.clock import as_utc
 from gateway.exchange import Status
-from gateway.services.operations.webhooks import enqueue_event
+from gateway.services.operations.webhooks import tell_holders
 from gateway.services.status_lists import supersede_for_people
 from gateway.store.tables import disclosures, objections, people, score_history, status_slots
 from gateway.store.tables_rights import dispute_suspensions, record_notes
@@ -39,16 +39,6 @@ def _depends_on(breakdown: Any, target_type: str, target_ref: str) -> bool:
     if target_type == "score":
         return True
     return any(target_ref in entry.get("records", ()) for entry in breakdown or ())
-
-
-def _tell_holders(conn: Connection, jtis: list[str], event_type: str) -> None:
-    """Queue a signed webhook event for each partner holding one of ``jtis`` (issue 13's outbox, in
-    this transaction): the assertions' ids only, never who they are about."""
-    held: dict[str, list[str]] = {}
-    for r in conn.execute(select(disclosures.c.audience, disclosures.c.jti).where(disclosures.c.jti.in_(jtis))):
-        held.setdefault(r.audience, []).append(r.jti)
-    for audience, theirs in sorted(held.items()):
-        enqueue_event(conn, audience, event_type, {"jtis": sorted(theirs)})
 
 
 def _suspend(conn: Connection, objection_id: str, jtis: list[str], now: datetime) -> int:
@@ -66,7 +56,7 @@ def _suspend(conn: Connection, objection_id: str, jtis: list[str], now: datetime
             .where(status_slots.c.jti.in_(valid), status_slots.c.status == int(Status.VALID))
             .values(status=int(Status.SUSPENDED), updated_at=now)
         )
-        _tell_holders(conn, valid, "assertion.suspended")
+        tell_holders(conn, valid, "assertion.suspended")
     # Also record assertions already suspended by another objection: both must end before release.
     held = [
         r.jti
@@ -150,7 +140,7 @@ def release_suspensions(conn: Connection, *, objection_id: str, person_id: int, 
         still_valid = select(status_slots.c.jti).where(
             status_slots.c.jti.in_(back), status_slots.c.status == int(Status.VALID)
         )
-        _tell_holders(conn, [r.jti for r in conn.execute(still_valid)], "assertion.reinstated")
+        tell_holders(conn, [r.jti for r in conn.execute(still_valid)], "assertion.reinstated")
     return {"released": len(free), "superseded": superseded}
 
 
