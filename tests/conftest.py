@@ -3,6 +3,9 @@
 The suite runs on the embedded SQLite default; with ``GATEWAY_TEST_DATABASE_URL`` set to a
 PostgreSQL URL every database test runs there instead, each test in a schema of its own. A
 PostgreSQL test skips only when no server answers and ``CI`` is unset; in CI it fails.
+
+That second run keeps only the tests that use the suite's database (see
+:func:`pytest_collection_modifyitems`); the rest ran, identically, in the SQLite run.
 """
 
 from __future__ import annotations
@@ -77,6 +80,34 @@ def _suite_kind() -> str:
 @pytest.fixture
 def db_kind() -> str:
     return _suite_kind()
+
+
+def uses_suite_database(item: pytest.Item) -> bool:
+    """Whether a test runs on the suite's database: it asks for ``db_kind``, itself or through a
+    fixture that does (``settings``, ``gw``, ``client``, ...) — the only way to be given it. Decided
+    from the fixtures, so a new database test is never left out for want of a marker."""
+    return "db_kind" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL run, deselect the tests that never touch the suite's database.
+
+    The scoring core, the exchange format, parsers, schemas and vectors, the CLI's pure parts, and
+    the tests that open PostgreSQL on their own (they ran in the SQLite run, where CI has the server
+    up) would only repeat what the SQLite run just checked. ``GATEWAY_TEST_EVERYTHING=1`` keeps them.
+    """
+    if _suite_kind() != "postgresql" or os.environ.get("GATEWAY_TEST_EVERYTHING"):
+        return
+    dropped = [item for item in items if not uses_suite_database(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if uses_suite_database(item)]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _suite_kind() == "postgresql" and not os.environ.get("GATEWAY_TEST_EVERYTHING"):
+        return "PostgreSQL run: only tests using the suite's database (GATEWAY_TEST_EVERYTHING=1 runs all)"
+    return None
 
 
 @pytest.fixture
