@@ -8,6 +8,7 @@ record's values (which may be personal data) are never echoed.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -135,6 +136,15 @@ def _document_validator() -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=_FORMATS)
 
 
+@functools.lru_cache(maxsize=512)
+def _attribute_schema_problems(canonical_schema: str) -> tuple[str, ...]:
+    """What is wrong with an item's attribute schema as JSON Schema, checked once per process per
+    schema: the catalogue is compiled at every start and at every governance read, and checking a
+    schema against the meta-schema costs more than the rest of the compilation put together."""
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    return tuple(safe_messages(meta.iter_errors(json.loads(canonical_schema))))
+
+
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Load and check a catalogue document.
 
@@ -163,8 +173,7 @@ def catalogue_from_document(doc: Any) -> Catalogue:
         if code in items:
             raise InvalidCatalogue(f"Item {code} appears twice.")
         attrs = raw["attributes"]
-        meta_problems = safe_messages(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(attrs))
-        if meta_problems:
+        if _attribute_schema_problems(json.dumps(attrs, sort_keys=True, ensure_ascii=False)):
             raise InvalidCatalogue(f"Item {code}: its attribute schema is not valid JSON Schema.")
         suppliers: dict[str, str] = {}
         for s in raw["suppliers"]:
