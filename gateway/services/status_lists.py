@@ -192,6 +192,25 @@ class StatusListService:
             self._fill = _Fill(list_id, 0, fill.counted_at)
         return list_id
 
+    def guess(self) -> tuple[int, int, int, int] | None:
+        """``(list_id, stripe, cap, idx)`` for an allocation in one statement (PostgreSQL, see
+        :func:`gateway.services.issuance`): the list this process last counted in, a random stripe and
+        index; ``None`` when the fill count is due for a refresh (then :meth:`allocate` is used)."""
+        with self._lock:
+            fill = self._fill
+        if fill is None or not 0 <= self.now() - fill.counted_at < _REFRESH_SECONDS:
+            return None
+        return fill.list_id, _RANDOM.randrange(self._stripes), self._cap, secrets.randbelow(self.size)
+
+    def place_counted(self, conn: Connection, list_id: int, *, jti: str, expires_at: datetime) -> tuple[int, int]:
+        """A slot in ``list_id``, whose place the caller has already counted: ``(list_id, idx)``."""
+        expires, updated = driver_sql.stamp(conn, expires_at), driver_sql.stamp(conn, utcnow())
+        for _ in range(_MAX_TRIES):
+            idx = secrets.randbelow(self.size)
+            if driver_sql.execute(conn, _INSERT_SLOT, (list_id, idx, jti, _VALID, expires, updated)):
+                return list_id, idx
+        return self.allocate(conn, jti=jti, expires_at=expires_at)  # 2**-64: the place leaks, as below
+
     def allocate(self, conn: Connection, *, jti: str, expires_at: datetime) -> tuple[int, int]:
         """Reserve a random free index for the assertion ``jti`` until ``expires_at``.
 
