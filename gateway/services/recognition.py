@@ -258,7 +258,7 @@ def _own_status_now(gw: Gateway, reference: StatusReference) -> int | None:
 
 
 async def _check_status(
-    gw: Gateway, anchor: TrustAnchor, claims: Mapping[str, Any], *, own_later: bool
+    gw: Gateway, anchor: TrustAnchor, claims: Mapping[str, Any], *, own_later: bool = False
 ) -> StatusReference | None:
     """Check a partner's status list now; our own slot now, or (``own_later``) return its reference
     for :func:`check_own_status`."""
