@@ -601,7 +601,11 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         )
     stacks = report.get("serving_stacks", {})
     if stacks and not stacks.get("skipped"):
-        measured = {k: v for k, v in stacks.items() if isinstance(v, dict) and "issuance" in v}
+        measured = {
+            k: {name: round(rps) for name, rps in v.items()}
+            for k, v in stacks.items()
+            if k in ("uvloop+httptools", "asyncio+h11") and isinstance(v, dict)
+        }
         out.append(
             _target(
                 "gateway serve throughput, 1 worker, with and without uvloop + httptools",
