@@ -71,6 +71,7 @@ REPORT_KEYS = (
     "scaling",
     "latency_at_half_rate",
     "presentation",
+    "serving_stacks",
     "targets",
     "notes",
 )
@@ -86,6 +87,10 @@ TARGET_RECOMPUTE_PEAK_MIB = 1024.0
 TARGET_INGEST_RPS = 20_000.0
 TARGET_SCALING = 1.6
 TARGET_P99_MS = 25.0
+SQLITE_SCALING_NOTE = (
+    "SQLite: every issuance writes (status slot, disclosure row) and one database file has one writer, "
+    "so two processes take turns at the same lock; a second worker adds only the CPU work outside it"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -573,9 +578,15 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         )
     sc = report.get("scaling", {})
     if "issuance" in sc:
+        # issue 12: the goal is PostgreSQL's; on SQLite the figure is reported with the reason.
+        on_pg = report.get("server", {}).get("database") == "postgresql"
         out.append(
             _target(
-                "2 workers vs 1 (issuance)", f">= {TARGET_SCALING}x", sc["issuance"], sc["issuance"] >= TARGET_SCALING
+                "2 workers vs 1 (issuance)",
+                f">= {TARGET_SCALING}x on PostgreSQL",
+                sc["issuance"],
+                sc["issuance"] >= TARGET_SCALING if on_pg else None,
+                "" if on_pg else SQLITE_SCALING_NOTE,
             )
         )
     for workers, r in report.get("latency_at_half_rate", {}).items():
@@ -586,6 +597,22 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 f"<= {TARGET_P99_MS:g} ms",
                 round(p99, 2) if p99 is not None else None,
                 p99 is not None and p99 <= TARGET_P99_MS and not r.get("non_2xx"),
+            )
+        )
+    stacks = report.get("serving_stacks", {})
+    if stacks and not stacks.get("skipped"):
+        measured = {
+            k: {name: round(rps) for name, rps in v.items()}
+            for k, v in stacks.items()
+            if k in ("uvloop+httptools", "asyncio+h11") and isinstance(v, dict)
+        }
+        out.append(
+            _target(
+                "gateway serve throughput, 1 worker, with and without uvloop + httptools",
+                "reported (req/s)",
+                measured,
+                None,
+                str(stacks.get("note") or f"speed ÷ plain: {stacks.get('speed_over_plain')}"),
             )
         )
     return out
@@ -630,9 +657,27 @@ def render(report: dict[str, Any]) -> str:
             f" = {pres['ratio']} ({pres['presentation_bytes']} bytes)"
         )
     for t in report.get("targets", []):
-        verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        verdict = {True: "met", False: "MISSED", None: "n/a" if t["measured"] is None else "reported"}[t["met"]]
         lines.append(f"target {t['target']}: {t['goal']} -> {t['measured']} [{verdict}] {t['note']}".rstrip())
     return "\n".join(lines)
+
+
+def _serving_stacks(
+    args: argparse.Namespace,
+    runner: Runner,
+    env: dict[str, str],
+    settings: Settings,
+    population: Path,
+    http: dict[str, Any],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """issue 12: ``gateway serve`` at 1 worker with and without uvloop + httptools (bench.stacks)."""
+    from bench.stacks import measure_stacks
+
+    bodies = tuple(_issue_body(s, PURPOSE) for s in eligible_subjects(settings, population, args.subjects))
+    if not bodies:
+        return {"skipped": "no eligible resident"}
+    return measure_stacks(args, runner, env, settings.issuer, http, bodies, settings.data_dir / "logs", say)
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -725,6 +770,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> d
             if mismatched:
                 notes.append(f"the gateway and the reference ran on different loop/http at {mismatched} workers")
             report["notes"].extend(notes)
+            report["serving_stacks"] = _serving_stacks(args, runner, env, settings, population, http, say)
         report["ratios"] = ratios(report["http"])
         report["scaling"] = scaling(report["http"])
         report["latency_at_half_rate"] = latency_at_half_rate(report["http"])

@@ -46,6 +46,10 @@ def test_the_harness_writes_a_complete_report_for_a_tiny_population(tmp_path: Pa
     assert report["ratios"]["1"]["issuance"]["reference"] == "ref_sign"
     assert "1" in report["latency_at_half_rate"]
     assert {t["target"] for t in report["targets"]} >= {"issuance", "ingestion over HTTP", "recompute 1M residents"}
+    # issue 12: gateway serve's absolute throughput on both stacks, or why only one was measured.
+    stacks = report["serving_stacks"]
+    measured = [k for k in ("uvloop+httptools", "asyncio+h11") if stacks.get(k, {}).get("issuance", 0) > 0]
+    assert len(measured) == 2 or (len(measured) == 1 and "not installed" in stacks["note"])
 
 
 def test_wrk_summary_and_lua_strings() -> None:

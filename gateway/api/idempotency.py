@@ -46,7 +46,9 @@ class Idempotency:
         return answer
 
 
-def _idempotency(
+# A coroutine: it only reads a header, and a plain ``def`` dependency costs every POST a thread hop
+# (issue 12: the profile of issuance showed it beside the route's own hop).
+async def _idempotency(
     request: Request,
     response: Response,
     idempotency_key: Annotated[

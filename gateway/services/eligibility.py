@@ -33,7 +33,13 @@ from gateway.services.issuance import COMMON_SCHEME
 from gateway.services.oauth import PartnerPrincipal
 from gateway.services.operations.metrics import record_decision
 from gateway.services.programmes import DECIDING_KINDS, Programme, evaluate
-from gateway.services.recognition import InboundAssertion, source_tier, translate, verify_inbound
+from gateway.services.recognition import (
+    InboundAssertion,
+    check_own_status,
+    source_tier,
+    translate,
+    verify_inbound,
+)
 from gateway.store.tables import eligibility_decisions
 
 __all__ = [
@@ -119,6 +125,7 @@ def _decide_and_record(
     }
     token = sign(claims, gw.keyring.signing_key(), TYP_ELIGIBILITY_DECISION)
     with gw.engine.begin() as conn:
+        check_own_status(gw, conn, inbound)  # before anything is recorded: a refusal records nothing
         conn.execute(
             _LOG_DECISION,
             {
@@ -150,5 +157,5 @@ async def decide(gw: Gateway, principal: PartnerPrincipal, token: str, programme
         raise ProgrammeNotFound("No programme has this id.")
     if not programme.offered_to(principal.partner.id):
         raise ProgrammeNotOffered("The calling partner does not run this programme.")
-    inbound = await verify_inbound(gw, principal, token, purpose=programme.purpose)
+    inbound = await verify_inbound(gw, principal, token, purpose=programme.purpose, own_status_later=True)
     return await asyncio.to_thread(_decide_and_record, gw, principal, inbound, programme)

@@ -247,6 +247,15 @@ class Keyring:
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         return {"keys": [dict(r.public_jwk) for r in self.snapshot().published]}
 
+    def fresh_verification_keys(self) -> Mapping[str, VerificationKey] | None:
+        """:meth:`verification_keys` when the snapshot needs no database read, else ``None``: the
+        event loop may then use them without a thread hop (issue 12)."""
+        snap = self._snapshot
+        if snap is None or not 0 <= time.monotonic() - snap.loaded_at < self._refresh:
+            return None
+        cached = self._verification
+        return cached[1] if cached is not None and cached[0] is snap else None
+
     def verification_keys(self) -> Mapping[str, VerificationKey]:
         """Our own keys that may have signed something (active and retired, not next), for
         verifying tokens this gateway issued. Built from the published JWKs once per snapshot."""

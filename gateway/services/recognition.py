@@ -37,14 +37,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from gateway.clock import today_in_shaoxing, utcnow
 from gateway.errors import PermissionDenied
 from gateway.exchange import Status, StatusReference, TokenVerifier
-from gateway.exchange.assertion import AssertionSchemaInvalid, assertion_schema_errors, score_assertion_verifier
+from gateway.exchange.assertion import AssertionSchemaInvalid, score_assertion_verifier
 from gateway.exchange.errors import AudienceMismatch, InvalidClaim, MissingClaim, StatusListInvalid
 from gateway.exchange.tiers import UNRATED, Crosswalk
+from gateway.services.assertion_schema import claims_errors
 from gateway.services.context import Gateway
 from gateway.services.issuance import COMMON_SCHEME, PurposeNotAllowed, local_scheme_id
 from gateway.services.oauth import PartnerPrincipal
@@ -70,6 +71,7 @@ __all__ = [
     "TierRef",
     "TierSchemeNotAllowed",
     "Translation",
+    "check_own_status",
     "level_on",
     "recognise",
     "resolve_anchor",
@@ -154,6 +156,9 @@ class InboundAssertion:
 
     anchor: TrustAnchor
     claims: Mapping[str, Any]
+    # Our own assertion's status reference, still to be checked by :func:`check_own_status` in the
+    # transaction that records the decision (one thread hop and one transaction, issue 12).
+    own_status: StatusReference | None = None
 
     @property
     def jti(self) -> str:
@@ -206,9 +211,9 @@ _OWN_STATUS = select(status_slots.c.status).where(
 _LOG_RECOGNITION = insert(recognitions)
 
 
-def _own_status(gw: Gateway, reference: StatusReference) -> int | None:
-    """The current status of one of our own slots, read from its row (never from the served list's
-    cache); ``None`` when no slot has that index."""
+def _own_slot(gw: Gateway, reference: StatusReference) -> tuple[int, int] | None:
+    """The (list, index) of one of our own slots that ``reference`` names; ``None`` when the index
+    cannot be a slot."""
     suffix = reference.uri.removeprefix(f"{gw.settings.issuer}/status-lists/")
     if suffix == reference.uri or not suffix.isdigit() or len(suffix) > 10:
         raise StatusListUnavailable("This gateway publishes no such status list.", reason="not_found")
@@ -217,9 +222,26 @@ def _own_status(gw: Gateway, reference: StatusReference) -> int | None:
         raise StatusListUnavailable("This gateway publishes no such status list.", reason="not_found")
     if not 0 <= reference.idx < 1 << 31:
         return None
-    with reader(gw.engine).begin() as conn:
-        row = conn.execute(_OWN_STATUS, {"lid": list_id, "slot": reference.idx}).first()
+    return list_id, reference.idx
+
+
+def _own_status(gw: Gateway, conn: Connection, reference: StatusReference) -> int | None:
+    """The current status of one of our own slots, read from its row (never from the served list's
+    cache); ``None`` when no slot has that index."""
+    slot = _own_slot(gw, reference)
+    if slot is None:
+        return None
+    row = conn.execute(_OWN_STATUS, {"lid": slot[0], "slot": slot[1]}).first()
     return None if row is None else int(row.status)
+
+
+def check_own_status(gw: Gateway, conn: Connection, inbound: InboundAssertion) -> None:
+    """The status check :func:`verify_inbound` left to the caller's transaction (our own assertions).
+
+    :raises AssertionRevoked, AssertionSuspended, AssertionSuperseded, AssertionStatusUnknown:
+    """
+    if inbound.own_status is not None:
+        _refuse(_own_status(gw, conn, inbound.own_status))
 
 
 def _refuse(value: int | None) -> None:
@@ -230,32 +252,60 @@ def _refuse(value: int | None) -> None:
         raise refusal("The issuer's status list does not mark this assertion valid.", status_value=value)
 
 
-async def _check_status(gw: Gateway, anchor: TrustAnchor, claims: Mapping[str, Any]) -> None:
+def _own_status_now(gw: Gateway, reference: StatusReference) -> int | None:
+    with reader(gw.engine).begin() as conn:
+        return _own_status(gw, conn, reference)
+
+
+async def _check_status(
+    gw: Gateway, anchor: TrustAnchor, claims: Mapping[str, Any], *, own_later: bool = False
+) -> StatusReference | None:
+    """Check a partner's status list now; our own slot now, or (``own_later``) return its reference
+    for :func:`check_own_status`."""
     reference = StatusReference.from_claims(claims)
     if reference is None:
-        return
+        return None
     if anchor.partner_id is None:
-        _refuse(await asyncio.to_thread(_own_status, gw, reference))
-        return
+        if own_later:
+            _own_slot(gw, reference)  # a malformed reference is refused here, as before
+            return reference
+        _refuse(await asyncio.to_thread(_own_status_now, gw, reference))
+        return None
     token = await gw.partner_keys.status_list(anchor, reference.uri)
     try:
         value = token.status(reference.idx)
     except StatusListInvalid as exc:
         raise StatusListRejected("The referenced index is outside the status list.", failed_check=exc.code) from None
     _refuse(int(value))
+    return None
+
+
+async def _anchor(gw: Gateway, issuer: str) -> TrustAnchor:
+    """:func:`resolve_anchor` on the event loop when it needs no database read (the partner registry
+    is in memory; our keys are when their snapshot is fresh), else in a thread."""
+    if issuer != gw.settings.issuer:
+        return resolve_anchor(gw, issuer)
+    keys = gw.keyring.fresh_verification_keys()
+    if keys is not None:
+        return TrustAnchor(issuer, None, keys=keys)
+    return await asyncio.to_thread(resolve_anchor, gw, issuer)
 
 
 async def verify_inbound(
-    gw: Gateway, principal: PartnerPrincipal, token: str, *, purpose: str | None = None
+    gw: Gateway, principal: PartnerPrincipal, token: str, *, purpose: str | None = None, own_status_later: bool = False
 ) -> InboundAssertion:
-    """Run every check of the module docstring; shared by recognition and eligibility decisions."""
+    """Run every check of the module docstring; shared by recognition and eligibility decisions.
+
+    With ``own_status_later`` the status of *our own* assertion is left to the caller, who must call
+    :func:`check_own_status` in the transaction that records its decision, before recording it.
+    """
     unverified = _INSPECTOR.inspect(token)
     issuer = unverified.claims.get("iss")
     if issuer is None:
         raise MissingClaim("A required claim is missing.", token_kind=_KIND, claim="iss")
     if not isinstance(issuer, str) or not issuer:
         raise InvalidClaim("A claim is not a string.", token_kind=_KIND, claim="iss")
-    anchor = await asyncio.to_thread(resolve_anchor, gw, issuer)
+    anchor = await _anchor(gw, issuer)
     try:
         verified = await gw.partner_keys.verify(anchor, _verifier(issuer, principal.partner.id), token)
     except AudienceMismatch as exc:
@@ -264,7 +314,7 @@ async def verify_inbound(
         # Signed, timely and genuine, but meant for someone else: a policy refusal, not a bad token.
         raise AssertionNotForCaller("The assertion's audience is not the calling partner.") from None
     claims = verified.claims
-    problems = assertion_schema_errors(claims)
+    problems = claims_errors(claims)
     if problems:
         raise AssertionSchemaInvalid(
             "The claims do not match score-assertion.schema.json.",
@@ -279,8 +329,8 @@ async def verify_inbound(
         raise PurposeNotAllowed("The caller may not use an assertion issued for this purpose.")
     if purpose is not None and claims["purpose"] != purpose:
         raise PurposeMismatch("The assertion was not issued for this purpose.", expected_purpose=purpose)
-    await _check_status(gw, anchor, claims)
-    return InboundAssertion(anchor, claims)
+    own = await _check_status(gw, anchor, claims, own_later=own_status_later)
+    return InboundAssertion(anchor, claims, own)
 
 
 # --- translation ----------------------------------------------------------------------------------
@@ -411,6 +461,7 @@ def _translate_and_log(gw: Gateway, principal: PartnerPrincipal, inbound: Inboun
             offers.append((programme, outcome.grant.benefit))
     now = utcnow()
     with gw.engine.begin() as conn:
+        check_own_status(gw, conn, inbound)  # before anything is recorded: a refusal records nothing
         conn.execute(
             _LOG_RECOGNITION,
             {
@@ -431,5 +482,7 @@ def _translate_and_log(gw: Gateway, principal: PartnerPrincipal, inbound: Inboun
 async def recognise(gw: Gateway, principal: PartnerPrincipal, token: str, *, purpose: str | None = None) -> Recognition:
     """Verify ``token`` for the calling partner, translate it to Shaoxing's scheme, list the
     caller's programmes the person qualifies for, and log the recognition."""
-    inbound = await verify_inbound(gw, principal, token, purpose=purpose)
+    inbound = await verify_inbound(gw, principal, token, purpose=purpose, own_status_later=True)
+    # One thread hop for our own status, the translation and the log (issue 12: each hop cost more
+    # than the work it carried).
     return await asyncio.to_thread(_translate_and_log, gw, principal, inbound)

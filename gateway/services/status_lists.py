@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, NamedTuple
+from typing import Final
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,7 +31,6 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
-    bindparam,
     delete,
     func,
     or_,
@@ -47,7 +46,7 @@ from gateway.exchange import TYP_STATUS_LIST, Status, StatusList, build_status_l
 from gateway.services.keyring import Keyring
 from gateway.services.operations.metrics import record_status_list_lag
 from gateway.services.operations.webhooks import tell_holders
-from gateway.store.dialect import insert_ignoring_conflicts
+from gateway.store import driver_sql
 from gateway.store.engine import reader
 from gateway.store.tables import current_scores, disclosures, people, score_history, status_slots
 from gateway.store.tables_credential import credentials
@@ -80,36 +79,17 @@ _VALID: Final = int(Status.VALID)
 _RANDOM: Final = secrets.SystemRandom()
 
 
-class _Allocation(NamedTuple):
-    take: Any  # one more place in a stripe with room, returning the new count
-    create: Any  # the stripe's first place (conflicts ignored: another process made it)
-    insert_slot: Any  # the slot itself (a taken index is ignored and another one drawn)
-
-
-_ALLOCATION: dict[str, _Allocation] = {}
-
-
-def _statements(conn: Connection) -> _Allocation:
-    """The allocation's statements, built once per dialect (every issuance runs them: rebuilding
-    and cache-keying them per call was a sixth of issuance's time, issue 12)."""
-    name = conn.dialect.name
-    found = _ALLOCATION.get(name)
-    if found is None:
-        fill = status_list_fill
-        take = (
-            update(fill)
-            .where(
-                fill.c.list_id == bindparam("lid"),
-                fill.c.stripe == bindparam("stripe_no"),
-                fill.c.used < bindparam("cap"),
-            )
-            .values(used=fill.c.used + 1)
-            .returning(fill.c.used)
-        )
-        create = insert_ignoring_conflicts(conn, fill, ["list_id", "stripe"]).returning(fill.c.used)
-        insert_slot = insert_ignoring_conflicts(conn, status_slots, ["list_id", "idx"]).returning(status_slots.c.idx)
-        found = _ALLOCATION.setdefault(name, _Allocation(take, create, insert_slot))
-    return found
+# The allocation's statements, sent through the driver's cursor (gateway.store.driver_sql): every
+# issuance runs them, and SQLAlchemy's execution path cost more than SQLite's work (issue 12).
+_TAKE = "UPDATE status_list_fill SET used = used + 1 WHERE list_id = ? AND stripe = ? AND used < ? RETURNING used"
+_CREATE = (
+    "INSERT INTO status_list_fill (list_id, stripe, used) VALUES (?, ?, 1) "
+    "ON CONFLICT (list_id, stripe) DO NOTHING RETURNING used"
+)
+_INSERT_SLOT = (
+    "INSERT INTO status_slots (list_id, idx, jti, status, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (list_id, idx) DO NOTHING RETURNING idx"
+)
 
 
 class StatusListNotFound(NotFound):
@@ -192,11 +172,10 @@ class StatusListService:
         cap = self._cap
         stripes = list(range(self._stripes))
         _RANDOM.shuffle(stripes)
-        take, create, _ = _statements(conn)
         for stripe in stripes:
-            if conn.execute(take, {"lid": list_id, "stripe_no": stripe, "cap": cap}).first() is not None:
+            if driver_sql.execute(conn, _TAKE, (list_id, stripe, cap)):
                 return True
-            if conn.execute(create, {"list_id": list_id, "stripe": stripe, "used": 1}).first() is not None:
+            if driver_sql.execute(conn, _CREATE, (list_id, stripe)):
                 return True
         return False
 
@@ -214,6 +193,25 @@ class StatusListService:
             self._fill = _Fill(list_id, 0, fill.counted_at)
         return list_id
 
+    def guess(self) -> tuple[int, int, int, int] | None:
+        """``(list_id, stripe, cap, idx)`` for an allocation in one statement (PostgreSQL, see
+        :func:`gateway.services.issuance`): the list this process last counted in, a random stripe and
+        index; ``None`` when the fill count is due for a refresh (then :meth:`allocate` is used)."""
+        with self._lock:
+            fill = self._fill
+        if fill is None or not 0 <= self.now() - fill.counted_at < _REFRESH_SECONDS:
+            return None
+        return fill.list_id, _RANDOM.randrange(self._stripes), self._cap, secrets.randbelow(self.size)
+
+    def place_counted(self, conn: Connection, list_id: int, *, jti: str, expires_at: datetime) -> tuple[int, int]:
+        """A slot in ``list_id``, whose place the caller has already counted: ``(list_id, idx)``."""
+        expires, updated = driver_sql.stamp(conn, expires_at), driver_sql.stamp(conn, utcnow())
+        for _ in range(_MAX_TRIES):
+            idx = secrets.randbelow(self.size)
+            if driver_sql.execute(conn, _INSERT_SLOT, (list_id, idx, jti, _VALID, expires, updated)):
+                return list_id, idx
+        return self.allocate(conn, jti=jti, expires_at=expires_at)  # 2**-64: the place leaks, as below
+
     def allocate(self, conn: Connection, *, jti: str, expires_at: datetime) -> tuple[int, int]:
         """Reserve a random free index for the assertion ``jti`` until ``expires_at``.
 
@@ -221,20 +219,13 @@ class StatusListService:
         across processes; the insert ignores a taken index and another one is drawn; the caller's
         transaction commits the slot and the count with the assertion, or none of them.
         """
+        expires = driver_sql.stamp(conn, expires_at)
         while True:
             list_id = self._reserve(conn)
-            insert_slot = _statements(conn).insert_slot
+            updated = driver_sql.stamp(conn, utcnow())
             for _ in range(_MAX_TRIES):
                 idx = secrets.randbelow(self.size)
-                row = {
-                    "list_id": list_id,
-                    "idx": idx,
-                    "jti": jti,
-                    "status": _VALID,
-                    "expires_at": expires_at,
-                    "updated_at": utcnow(),
-                }
-                if conn.execute(insert_slot, row).first() is not None:
+                if driver_sql.execute(conn, _INSERT_SLOT, (list_id, idx, jti, _VALID, expires, updated)):
                     return list_id, idx
             # At most half full, 64 draws all taken is a 2**-64 event: the place stays counted
             # (a conservative leak) and another list is tried.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from gateway.errors import ConfigurationError, ServiceUnavailable
 from gateway.store.outage import outage_log
@@ -76,6 +78,33 @@ def _release_after(conn: Any) -> None:
     _release_writer(conn)
 
 
+# pool_pre_ping sent a round trip before every checkout: a tenth of an issuance's time on
+# PostgreSQL (issue 12). A connection in steady use cannot have been dropped unnoticed, so only one
+# that sat idle in the pool longer than this is pinged; a connection that breaks while in use is
+# still recognised as a disconnect by SQLAlchemy, which then discards the whole pool.
+PING_AFTER_IDLE_S = 5.0
+
+
+def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since = record.info.get("idle_since")
+    if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # the ping must not leave a transaction open
+    except Exception as exc:
+        # The pool drops this connection and checks out (or opens) another, up to three times.
+        raise DisconnectionError("the pooled connection did not answer") from exc
+
+
 def _private_file(path: Path) -> None:
     """Create the database file 0600 before SQLite does (it would use the umask, often 0644); its
     -wal and -shm files take the database file's mode. An existing file is narrowed to 0600."""
@@ -107,7 +136,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             raise ConfigurationError("Use the psycopg 3 driver: postgresql+psycopg://…")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_engine(parsed, echo=echo, pool_size=10, max_overflow=10)
+        event.listen(engine.pool, "connect", _idle_since)  # a new connection needs no ping
+        event.listen(engine.pool, "checkin", _idle_since)
+        event.listen(engine.pool, "checkout", _ping_if_idle)
+        return engine
     raise ConfigurationError("Only SQLite and PostgreSQL databases are supported.")
 
 

@@ -13,7 +13,7 @@ from gateway.api.deps import ExchangePartnerDep, GatewayDep
 from gateway.api.idempotency import IdempotencyDep
 from gateway.api.schemas import PROBLEMS, JwkSetResponse
 from gateway.exchange import SUPPORTED_ALGORITHMS, TYP_SCORE_ASSERTION
-from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion
+from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion_admitted
 from gateway.services.publication.documents import document_index
 from gateway.services.publication.purposes import PURPOSE_CODES, purpose_list
 
@@ -76,15 +76,13 @@ async def create_assertion(
     body: AssertionRequest, gw: GatewayDep, principal: ExchangePartnerDep, idem: IdempotencyDep
 ) -> Any:
     async def produce() -> Any:
-        issued = await run_in_threadpool(
-            lambda: issue_assertion(
-                gw,
-                principal,
-                id_number=body.subject.id_number,
-                name=body.subject.name,
-                purpose=body.purpose,
-                disclosure=body.disclosure,
-            )
+        issued = await issue_assertion_admitted(
+            gw,
+            principal,
+            id_number=body.subject.id_number,
+            name=body.subject.name,
+            purpose=body.purpose,
+            disclosure=body.disclosure,
         )
         return issued.as_dict()
 

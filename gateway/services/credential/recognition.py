@@ -28,9 +28,9 @@ from gateway.services.recognition import (
     InboundAssertion,
     Recognition,
     TierSchemeNotAllowed,
+    _anchor,
     _check_status,
     _translate_and_log,
-    resolve_anchor,
 )
 
 __all__ = ["recognise_presentation"]
@@ -54,7 +54,7 @@ async def recognise_presentation(
     base = SdJwtVcVerifier(issuers={}, status_of=None)
     parts = parse_sd_jwt(presentation, max_bytes=base.max_bytes, max_disclosures=base.max_disclosures)
     iss = base.jwt_verifier(None).inspect(parts.issuer_jwt).claims.get("iss")
-    anchor = await asyncio.to_thread(resolve_anchor, gw, iss if isinstance(iss, str) else "")
+    anchor = await _anchor(gw, iss if isinstance(iss, str) else "")
     keys: Mapping[str, Any]
     if anchor.keys is not None:
         keys = anchor.keys
@@ -71,7 +71,7 @@ async def recognise_presentation(
     prefix = OWN_SCHEME_PREFIX if anchor.partner_id is None else f"{anchor.partner_id}/"
     if not str(tier["scheme"]).startswith(prefix):
         raise TierSchemeNotAllowed("An issuer may only assert tiers of its own schemes.", expected_prefix=prefix)
-    await _check_status(gw, anchor, verified.claims)
+    own = await _check_status(gw, anchor, verified.claims, own_later=True)  # ours: in the logging transaction
     claims = {
         "jti": "sd-jwt:" + digest(parts.issuer_jwt),  # credentials carry no jti: the issuer JWT's digest
         "purpose": purpose,
@@ -80,4 +80,4 @@ async def recognise_presentation(
     }
     if isinstance(verified.claims.get("score"), Mapping):
         claims["score"] = verified.claims["score"]
-    return await asyncio.to_thread(_translate_and_log, gw, principal, InboundAssertion(anchor, claims))
+    return await asyncio.to_thread(_translate_and_log, gw, principal, InboundAssertion(anchor, claims, own))

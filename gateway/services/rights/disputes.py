@@ -20,12 +20,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 
 from gateway.clock import as_utc
 from gateway.exchange import Status
 from gateway.services.operations.webhooks import tell_holders
 from gateway.services.status_lists import supersede_for_people
+from gateway.store import driver_sql
 from gateway.store.tables import disclosures, objections, people, score_history, status_slots
 from gateway.store.tables_rights import dispute_suspensions, record_notes
 
@@ -88,23 +89,20 @@ def suspend_for_objection(
     return _suspend(conn, objection_id, jtis, now)
 
 
-# Every issuance runs this lookup: built once, so SQLAlchemy does not rebuild it per call (issue 12).
-_OPEN_OBJECTIONS = select(objections.c.id, objections.c.target_type, objections.c.target_ref).where(
-    objections.c.person_id == bindparam("pid"),
-    or_(*(objections.c.state == bindparam(f"st{i}", state) for i, state in enumerate(OPEN_STATES))),
-)
+# Every issuance runs this lookup: on the driver's cursor (issue 12), the open states as binds.
+_OPEN_OBJECTIONS = "SELECT id, target_type, target_ref FROM objections WHERE person_id = ? AND state IN (?, ?)"
 
 
 def suspend_new_assertion(conn: Connection, *, person_id: int, jti: str, score_id: int, now: datetime) -> bool:
     """At issuance: suspend the new assertion at once when an open objection disputes its tier."""
-    open_rows = conn.execute(_OPEN_OBJECTIONS, {"pid": person_id}).all()
+    open_rows = driver_sql.execute(conn, _OPEN_OBJECTIONS, (person_id, *OPEN_STATES))
     if not open_rows:
-        return False  # the usual case: one prebuilt lookup and nothing else
+        return False  # the usual case: one lookup and nothing else
     breakdown = conn.execute(select(score_history.c.breakdown).where(score_history.c.id == score_id)).scalar()
     held = False
-    for row in open_rows:
-        if _depends_on(breakdown, row.target_type, row.target_ref):
-            held = _suspend(conn, row.id, [jti], now) > 0 or held
+    for objection_id, target_type, target_ref in open_rows:
+        if _depends_on(breakdown, target_type, target_ref):
+            held = _suspend(conn, objection_id, [jti], now) > 0 or held
     return held
 
 
