@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -11,7 +11,16 @@ from sqlalchemy import Connection, bindparam, select
 from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.tables import people
 
-__all__ = ["NewPerson", "PersonRow", "ensure_people", "find_person", "lock_people"]
+__all__ = [
+    "NewPerson",
+    "PersonRow",
+    "birth_dates_in_range",
+    "chunk_bounds",
+    "ensure_people",
+    "find_person",
+    "lock_people",
+    "lock_people_in_range",
+]
 
 _IN_CHUNK = 500  # keeps IN lists well under SQLite's and psycopg's parameter limits
 
@@ -106,3 +115,52 @@ def birth_dates(conn: Connection, person_ids: list[int]) -> Mapping[int, date]:
         for pid, born in conn.execute(select(people.c.id, people.c.birth_date).where(people.c.id.in_(chunk))):
             out[pid] = born
     return out
+
+
+def chunk_bounds(conn: Connection, chunk: int) -> Iterator[tuple[int, int]]:
+    """(first id, last id) of each run of ``chunk`` people in id order: a full recompute's units."""
+    sql = "SELECT id FROM people WHERE id > ? ORDER BY id LIMIT ?"
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    last = 0
+    while True:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, (last, chunk))
+            ids = [r[0] for r in cursor.fetchall()]
+        finally:
+            cursor.close()
+        if not ids:
+            return
+        last = ids[-1]
+        yield ids[0], last
+
+
+def birth_dates_in_range(conn: Connection, first_id: int, last_id: int) -> list[tuple[int, date]]:
+    """(id, birth date) of the people with ``first_id <= id <= last_id``, in id order, read with the
+    driver (SQLite hands dates back as text)."""
+    sql = "SELECT id, birth_date FROM people WHERE id BETWEEN ? AND ? ORDER BY id"
+    sqlite = conn.dialect.name == "sqlite"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql if sqlite else sql.replace("?", "%s"), (first_id, last_id))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    if not sqlite:
+        return [(int(pid), born) for pid, born in rows]
+    seen: dict[str, date] = {}  # a chunk's people share a few thousand birth days
+    out = []
+    for pid, text in rows:
+        born = seen.get(text)
+        if born is None:
+            born = seen[text] = date.fromisoformat(text)
+        out.append((pid, born))
+    return out
+
+
+def lock_people_in_range(conn: Connection, first_id: int, last_id: int) -> None:
+    """:func:`lock_people` for everyone with ``first_id <= id <= last_id``, in one statement."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT id FROM people WHERE id BETWEEN %(a)s AND %(b)s ORDER BY id FOR UPDATE"
+        conn.exec_driver_sql(sql, {"a": first_id, "b": last_id}).all()

@@ -43,11 +43,18 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     return {r[0] for r in conn.execute(stmt, list(rows))}
 
 
+# Only valid records can count, so only those are read; the scoring core filters by status again on
+# its own. The reference ("r:<id>") is built by the database. SQLite's "+status" keeps the status test
+# from steering its planner to the (status, item) index, which would scan every valid record for each
+# chunk: the person_id index is used (PostgreSQL has no such operator and needs no such hint).
 _REC_SQL = (
-    "SELECT id, person_id, item_code, status, occurred_at, value_number, value_code, valid_until "
-    "FROM information_records WHERE person_id {cond}"
+    "SELECT person_id, 'r:' || id, item_code, occurred_at, value_number, value_code, valid_until "
+    "FROM information_records WHERE person_id {cond} AND {plus}status = 'valid'"
 )
-_PE_SQL = "SELECT id, person_id, status, evaluated_on, score FROM provincial_evaluations WHERE person_id {cond}"
+_PE_SQL = (
+    "SELECT person_id, 'p:' || id, evaluated_on, score "
+    "FROM provincial_evaluations WHERE person_id {cond} AND {plus}status = 'valid'"
+)
 
 
 class _Dates:
@@ -83,19 +90,16 @@ def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[An
 
 
 def _collect(conn: Connection, cond: str, params: tuple[Any, ...]) -> dict[int, list[RecordInput]]:
-    # Only valid records can count, so the rest are never materialised; the scoring core filters by
-    # status again on its own. The status test stays out of the SQL on purpose: with it SQLite picks
-    # the (status, item) index and scans every valid record for each chunk.
     out: dict[int, list[RecordInput]] = defaultdict(list)
     day = _Dates()
-    for rid, pid, item, status, occurred, number, code, until in _fetch(conn, _REC_SQL.format(cond=cond), params):
-        if status == "valid":
-            out[pid].append(
-                RecordInput(f"r:{rid}", item, status, day(occurred), number, code, until and day(until))  # type: ignore[arg-type]
-            )
-    for eid, pid, status, evaluated_on, score in _fetch(conn, _PE_SQL.format(cond=cond), params):
-        if status == "valid":
-            out[pid].append(RecordInput(f"p:{eid}", PROVINCIAL_ITEM, status, day(evaluated_on), float(score)))  # type: ignore[arg-type]
+    plus = "+" if conn.dialect.name == "sqlite" else ""
+    valid, provincial, new, ri = "valid", PROVINCIAL_ITEM, tuple.__new__, RecordInput
+    # This loop runs ten million times in a full recompute: tuple.__new__ builds the named tuple
+    # without the Python-level __new__ that RecordInput(...) goes through (same fields, same type).
+    for pid, ref, item, occurred, number, code, until in _fetch(conn, _REC_SQL.format(cond=cond, plus=plus), params):
+        out[pid].append(new(ri, (ref, item, valid, day(occurred), number, code, until and day(until))))
+    for pid, ref, evaluated_on, score in _fetch(conn, _PE_SQL.format(cond=cond, plus=plus), params):
+        out[pid].append(new(ri, (ref, provincial, valid, day(evaluated_on), float(score), None, None)))
     return out
 
 
