@@ -45,7 +45,7 @@ def recompute() -> dict[str, Any]:
     from gateway.services.context import Gateway
     from gateway.services.scoring import recompute_all
 
-    gw = Gateway.build(Settings.from_env())
+    gw = Gateway.build(Settings.from_env(), background_refresh=False)
     before = _peak_mib()
     try:
         report = recompute_all(gw, trigger="recompute")
@@ -54,6 +54,8 @@ def recompute() -> dict[str, Any]:
     return {
         "people": report.people,
         "eligible": report.eligible,
+        "changed": report.changed,  # issue 12: only these were written
+        "workers": report.workers,
         "seconds": round(report.seconds, 3),
         "chunk": gw.settings.recompute_chunk,
         "model_version": report.model_version,

@@ -13,7 +13,7 @@ import gc
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from multiprocessing.pool import AsyncResult
@@ -58,16 +58,26 @@ def _score_chunk(
 
 
 def recompute_people(
-    conn: Connection, gw: Gateway, person_ids: Iterable[int], *, trigger: str, as_of: date | None = None
+    conn: Connection,
+    gw: Gateway,
+    person_ids: Iterable[int],
+    *,
+    trigger: str,
+    as_of: date | None = None,
+    births: Mapping[int, date] | None = None,
 ) -> list[tuple[int, ScoreResult]]:
     """Recompute the given people inside the caller's transaction (so a batch and the scores it
     changes commit together) and return the results. A result equal to the person's current
-    score adds no history row; its ``as_of`` is confirmed."""
+    score adds no history row; its ``as_of`` is confirmed. ``births``: the people's birth dates
+    when the caller has them already (ingestion read the people a moment ago)."""
     ids = sorted(set(person_ids))
     if not ids:
         return []
     as_of = as_of or today_in_shaoxing()
-    births = dict(people_store.birth_dates(conn, ids))
+    if births is None or not set(ids) <= births.keys():
+        births = dict(people_store.birth_dates(conn, ids))
+    else:
+        births = {pid: births[pid] for pid in ids}
     results = _score_chunk(gw, births, records_store.load_records_for_ids(conn, ids), as_of)
     changed = scores_store.store_changed(conn, results, computed_at=utcnow(), trigger=trigger)
     # An assertion that now states a wrong tier or score must not be honoured any longer (四(一), 四(二)).
