@@ -84,7 +84,12 @@ def evaluate_batch_targets(report: dict[str, Any], targets: list[dict[str, Any]]
     residents = report.get("population", {}).get("residents") or 0
     if rc.get("seconds") is not None:
         again = rc.get("again", {})
-        peak = max(rc.get("peak_rss_mib") or 0, again.get("peak_rss_mib") or 0)
+        # The recompute process and its scoring processes together (an upper bound: shared pages
+        # are counted in each).
+        peak = max(
+            rc.get("peak_total_mib_upper_bound") or rc.get("peak_rss_mib") or 0,
+            again.get("peak_total_mib_upper_bound") or again.get("peak_rss_mib") or 0,
+        )
         plain = rc.get("plain_read", {}).get("seconds")
         measured = residents >= MEASURED_AT
         out.append(
@@ -97,7 +102,7 @@ def evaluate_batch_targets(report: dict[str, Any], targets: list[dict[str, Any]]
                 "measured" if measured else f"not measured here: {residents:,} residents (run --residents 1000000)",
             )
         )  # fmt: skip
-        for label, run in (("recompute", rc), ("recompute again (nightly)", again)):
+        for label, run in (("recompute", rc), ("recompute next day", again)):
             ratio = run.get("ratio_to_plain_read")
             out.append(
                 _target(
@@ -152,7 +157,7 @@ def batch_lines(report: dict[str, Any]) -> list[str]:
     again = report.get("recompute", {}).get("again", {})
     if again.get("seconds") is not None:
         lines.append(
-            f"recompute again (nightly): {again['seconds']:.2f} s, {again.get('changed')} changed, "
+            f"recompute next day: {again['seconds']:.2f} s, {again.get('changed')} changed, "
             f"peak {again.get('peak_rss_mib')} MiB, ÷ plain read {again.get('ratio_to_plain_read')}"
         )
     return lines

@@ -72,11 +72,9 @@ def load_population(settings: Settings, population: Path) -> dict[str, Any]:
     import sqlite3
 
     from gateway.services.context import Gateway
-    from gateway.store.engine import migrate
 
     started = time.perf_counter()
-    gw = Gateway.build(settings, background_refresh=False)
-    migrate(gw.engine)
+    gw = Gateway.build(settings, run_migrations=True, background_refresh=False)
     url = settings.effective_database_url
     sqlite = url.startswith("sqlite")
     manifest = json.loads((population / "manifest.json").read_text(encoding="utf-8"))

@@ -260,6 +260,7 @@ def ingest_batch(
         )
         people_store.lock_people(conn, (p.id for p in persons.values()))
         matched: list[_Checked] = []
+        received_at = utcnow()  # one moment for the batch: one stamp to convert, not a thousand
         for c in checked:
             person = persons[c.id_hash]
             if person.name_hash != c.name_hash:
@@ -267,7 +268,7 @@ def ingest_batch(
                 result.rejected.append(Rejection(c.index, "subject_mismatch", "The subject could not be matched."))
                 continue
             c.row["person_id"] = person.id
-            c.row["received_at"] = utcnow()
+            c.row["received_at"] = received_at
             matched.append(c)
         inserted = {
             True: records_store.insert_new(

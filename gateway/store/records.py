@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -41,21 +41,40 @@ _COLUMNS = {
         "person_id", "unit_id", "source_ref", "score", "evaluated_on", "edition", "status", "received_at",
     ),
 }  # fmt: skip
-_DATES = frozenset({"occurred_at", "valid_until", "evaluated_on"})
 
 
-def _driver_value(column: str, value: Any, sqlite: bool) -> Any:
-    """What SQLAlchemy's column types would send: JSON text, and on SQLite ISO text for dates and
-    UTC stamps without offset."""
-    if column == "attributes":
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if not sqlite or value is None:
-        return value
-    if column == "received_at":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if column in _DATES:
-        return value.isoformat()
-    return value
+def _driver_rows(columns: tuple[str, ...], rows: Sequence[dict[str, Any]], sqlite: bool) -> list[Any]:
+    """The rows' values, flattened, as SQLAlchemy's column types would send them: attributes as
+    JSON text and, on SQLite, dates as ISO text and stamps in UTC without offset. Values that
+    repeat across a batch (the receipt stamp, dates) are converted once."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    seen: dict[Any, Any] = {None: None}
+
+    def text(value: Any) -> Any:
+        out = seen.get(value)
+        if out is None:
+            out = seen[value] = (
+                value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                if isinstance(value, datetime)
+                else value.isoformat()
+            )
+        return out
+
+    convert = [
+        dumps
+        if c == "attributes"
+        else text
+        if sqlite and c in ("occurred_at", "valid_until", "evaluated_on", "received_at")
+        else None
+        for c in columns
+    ]
+    out: list[Any] = []
+    for r in rows:
+        out.extend(
+            r.get(c) if f is None else f(r[c]) if r.get(c) is not None else None
+            for c, f in zip(columns, convert, strict=True)
+        )
+    return out
 
 
 def insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -79,7 +98,7 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     try:
         for i in range(0, len(rows), _INSERT_ROWS):
             part = rows[i : i + _INSERT_ROWS]
-            params = [_driver_value(c, r.get(c), sqlite) for r in part for c in columns]
+            params = _driver_rows(columns, part, sqlite)
             cursor.execute(head + ", ".join((row_marks,) * len(part)) + tail, params)
             inserted.update(r[0] for r in cursor.fetchall())
     finally:

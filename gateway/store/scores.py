@@ -147,7 +147,8 @@ def _previous(conn: Connection, cond: str, params: Sequence[Any]) -> dict[int, P
     cursor = _cursor(conn)
     try:
         cursor.execute(_driver_sql(conn, _PREVIOUS_SQL.format(cond=cond)), tuple(params))
-        return {pid: Previous(sid, digest, at) for pid, sid, digest, at in cursor.fetchall()}
+        new = tuple.__new__  # without the named tuple's Python-level __new__, as in records.py
+        return {row[0]: new(Previous, row[1:]) for row in cursor.fetchall()}
     finally:
         cursor.close()
 
@@ -244,11 +245,12 @@ def store_changed(
     previous = previous_for_ids(conn, sorted(pid for pid, _ in results))
     changed: list[Changed] = []
     unchanged: list[tuple[Any, Any, int]] = []
+    days: dict[date, tuple[Any, Any]] = {}
     for pid, r in results:
         digest = result_digest(r)
         prev = previous.get(pid)
         if prev is not None and prev.digest == digest:
-            stamp, day = _stamp_and_day(conn, computed_at, r.as_of)
+            stamp, day = days.get(r.as_of) or days.setdefault(r.as_of, _stamp_and_day(conn, computed_at, r.as_of))
             unchanged.append((day, stamp, pid))
         else:
             changed.append(changed_row(pid, r, digest))
