@@ -2,8 +2,10 @@
 
 Scoring a person never issues a query per record: records are read per chunk of people with one
 range scan per table, scored in memory by the pure core, and written back with one bulk insert
-and one bulk upsert. A full recompute walks people in id order, one transaction per chunk, so
-memory stays bounded and other writers are never blocked for long.
+and one bulk upsert — for the people whose result changed only (issue 12: a digest of the stored
+result decides). A full recompute walks people in id order, one write transaction per chunk, so
+memory stays bounded and other writers are never blocked for long; the chunks are read and scored
+by forked processes while the caller writes.
 """
 
 from __future__ import annotations
