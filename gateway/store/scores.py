@@ -104,9 +104,15 @@ def result_digest(r: ScoreResult) -> str:
     Cheaper than the breakdown text (a full recompute computes one per person and writes the text
     only for those whose digest changed). Pickle of plain tuples is deterministic for equal values
     built the same way; where object sharing differs it yields different bytes, i.e. a spurious
-    "changed" (one extra history row), never a spurious "unchanged".
+    "changed" (one extra history row), never a spurious "unchanged". An indicator that scored
+    nothing from no record is left out: the breakdown lists every indicator of the model in the
+    model's order, so such an entry is fixed by the model version, which the key holds.
     """
-    parts = tuple((b.code, b.points, b.uncapped_points, b.capped, b.records) for b in r.breakdown)
+    parts = tuple(
+        (b.code, b.points, b.uncapped_points, b.capped, b.records)
+        for b in r.breakdown
+        if b.records or b.points or b.uncapped_points or b.capped
+    )
     key = (r.eligible, r.reason, r.score, r.tier.code if r.tier else None, r.model_version, parts)
     return hashlib.blake2b(pickle.dumps(key, protocol=5), digest_size=16).hexdigest()
 
