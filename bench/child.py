@@ -1,5 +1,5 @@
 """Measurements that run in a process of their own, so that ``getrusage`` reports their peak memory
-and nothing the harness itself holds: ``python -m bench.child recompute|plain-read``.
+and nothing the harness itself holds: ``python -m bench.child recompute|recompute-next-day|plain-read``.
 
 Both print one JSON object on standard output. The environment (``GATEWAY_DATA_DIR`` …) names the
 database, exactly as for the gateway.
@@ -35,31 +35,55 @@ def _peak_mib() -> float:
     return _ru_maxrss_mib()
 
 
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return round(usage.ru_utime + usage.ru_stime, 2)
+
+
 def _ru_maxrss_mib() -> float:
     # Linux reports ru_maxrss in KiB.
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def recompute() -> dict[str, Any]:
+def recompute(days_ahead: int = 0) -> dict[str, Any]:
+    """A full recompute; ``days_ahead`` 1 scores as of tomorrow, as the next nightly run would."""
+    from datetime import timedelta
+
     from gateway.config import Settings
-    from gateway.services.context import Gateway
+    from gateway.services.context import Gateway, today_in_shaoxing
     from gateway.services.scoring import recompute_all
 
-    gw = Gateway.build(Settings.from_env())
+    gw = Gateway.build(Settings.from_env(), background_refresh=False)
     before = _peak_mib()
+    cpu_before = _cpu_s(resource.RUSAGE_SELF)
     try:
-        report = recompute_all(gw, trigger="recompute")
+        as_of = today_in_shaoxing() + timedelta(days=days_ahead)
+        report = recompute_all(gw, trigger="recompute", as_of=as_of)
     finally:
         gw.close()
     return {
         "people": report.people,
         "eligible": report.eligible,
+        "changed": report.changed,  # issue 12: only these were written
+        "workers": report.workers,
         "seconds": round(report.seconds, 3),
         "chunk": gw.settings.recompute_chunk,
         "model_version": report.model_version,
         "peak_rss_mib": _peak_mib(),
         "rss_before_mib": before,
         "ru_maxrss_mib": _ru_maxrss_mib(),
+        # Issue 12: the scoring processes are forked from this one; the largest one's peak (it
+        # counts the pages it shares with this process, so the sum below is an upper bound).
+        "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        # CPU seconds, which a shared machine stretches less than wall-clock time (issue 12).
+        "cpu_s": round(_cpu_s(resource.RUSAGE_SELF) - cpu_before, 2),
+        "worker_cpu_s": _cpu_s(resource.RUSAGE_CHILDREN),
+        "peak_total_mib_upper_bound": round(
+            _peak_mib() + report.workers * resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            if report.workers > 1
+            else _peak_mib(),
+            1,
+        ),
     }
 
 
@@ -135,6 +159,7 @@ def plain_read() -> dict[str, Any]:
     else:
         return {"skipped": "the plain-read reference knows SQLite and PostgreSQL only"}
     before = _peak_mib()
+    cpu_before = _cpu_s(resource.RUSAGE_SELF)
     started = time.perf_counter()
     if driver == "sqlite3":
         people, records = _plain_rows_sqlite(url.removeprefix("sqlite:///"), chunk)
@@ -145,6 +170,7 @@ def plain_read() -> dict[str, Any]:
         "people": people,
         "records": records,
         "seconds": round(time.perf_counter() - started, 3),
+        "cpu_s": round(_cpu_s(resource.RUSAGE_SELF) - cpu_before, 2),
         "chunk": chunk,
         "peak_rss_mib": _peak_mib(),
         "rss_before_mib": before,
@@ -153,9 +179,9 @@ def plain_read() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    jobs = {"recompute": recompute, "plain-read": plain_read}
+    jobs = {"recompute": recompute, "recompute-next-day": lambda: recompute(1), "plain-read": plain_read}
     if len(argv) != 1 or argv[0] not in jobs:
-        print("usage: python -m bench.child recompute|plain-read", file=sys.stderr)
+        print("usage: python -m bench.child recompute|recompute-next-day|plain-read", file=sys.stderr)
         return 2
     print(json.dumps(jobs[argv[0]]()))
     return 0

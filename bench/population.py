@@ -132,14 +132,23 @@ class IngestReport:
         }
 
 
-def ingest_over_http(base_url: str, issuer: str, population: Path, concurrency: int) -> IngestReport:
+def ingest_over_http(
+    base_url: str, issuer: str, population: Path, concurrency: int, *, reference: bool = False
+) -> IngestReport:
     """Push every unit file in batches of 1,000 records to ``POST /v1/ingest/records``.
 
     The files are split and every unit's token obtained before the clock starts, so the figure is
     the gateway's: ``concurrency`` clients take the next batch from one queue until it is empty.
+    With ``reference``, the same batches go to the ingestion reference's ``POST /ingest``
+    (``bench/ingest_reference.py``), the unit named in a header instead of a token.
     """
     manifest = json.loads((population / "manifest.json").read_text(encoding="utf-8"))
     tokens = TokenSource(base_url, issuer)
+    path = "/ingest" if reference else "/v1/ingest/records"
+
+    def unit_header(unit: str) -> dict[str, str]:
+        return {"X-Unit": unit} if reference else {"Authorization": f"Bearer {tokens.token(unit)}"}
+
     jobs: queue.Queue[tuple[str, bytes, int]] = queue.Queue()
     report = IngestReport()
     for unit, body, n in _batches(population, manifest):
@@ -147,7 +156,7 @@ def ingest_over_http(base_url: str, issuer: str, population: Path, concurrency: 
         report.records += n
         report.batches += 1
     for f in manifest["files"]:
-        tokens.token(f["unit"])
+        unit_header(f["unit"])
     lock = threading.Lock()
 
     def worker() -> None:
@@ -158,9 +167,7 @@ def ingest_over_http(base_url: str, issuer: str, population: Path, concurrency: 
                 except queue.Empty:
                     return
                 resp = client.post(
-                    "/v1/ingest/records",
-                    content=body,
-                    headers={"Authorization": f"Bearer {tokens.token(unit)}", "Content-Type": "application/x-ndjson"},
+                    path, content=body, headers={**unit_header(unit), "Content-Type": "application/x-ndjson"}
                 )
                 with lock:
                     if resp.status_code != 200:

@@ -160,6 +160,7 @@ class Settings:
     max_batch_records: int = 5000
     max_body_bytes: int = 16 * 1024 * 1024
     recompute_chunk: int = 5000
+    recompute_workers: int = 2  # processes scoring a full recompute's chunks; the caller writes (issue 12)
     log_level: str = "INFO"
     signing_alg: str = "ES256"
     signing_keys_dir: Path | None = None
@@ -271,6 +272,7 @@ class Settings:
             max_batch_records=_int(env, "GATEWAY_MAX_BATCH_RECORDS", 5000, low=1, high=100_000),
             max_body_bytes=_int(env, "GATEWAY_MAX_BODY_BYTES", 16 * 1024 * 1024, low=1024, high=1 << 30),
             recompute_chunk=_int(env, "GATEWAY_RECOMPUTE_CHUNK", 5000, low=100, high=100_000),
+            recompute_workers=_int(env, "GATEWAY_RECOMPUTE_WORKERS", 2, low=1, high=64),
             log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
             signing_alg=_choice(env, "GATEWAY_SIGNING_ALG", "ES256", ("ES256", "EdDSA")),
             signing_keys_dir=_path(env, "GATEWAY_SIGNING_KEYS_DIR", None),

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.tables import people
 
-__all__ = ["NewPerson", "PersonRow", "ensure_people", "find_person", "lock_people"]
+__all__ = [
+    "NewPerson",
+    "PersonRow",
+    "birth_dates_in_range",
+    "chunk_bounds",
+    "ensure_people",
+    "find_person",
+    "lock_people",
+    "lock_people_in_range",
+]
 
 _IN_CHUNK = 500  # keeps IN lists well under SQLite's and psycopg's parameter limits
 
@@ -33,34 +42,54 @@ class PersonRow:
     birth_date: date
 
 
+_ENSURE_SQL = (
+    "INSERT INTO people (id_hash, name_hash, name_masked, birth_date, created_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (id_hash) DO NOTHING"
+)
+_BY_HASH_SQL = "SELECT id, id_hash, name_hash, name_masked, birth_date FROM people WHERE id_hash IN ({marks})"
+
+
+def _driver(conn: Connection) -> tuple[Any, bool]:
+    sqlite = conn.dialect.name == "sqlite"
+    return conn.connection.driver_connection.cursor(), sqlite  # type: ignore[union-attr]
+
+
 def ensure_people(conn: Connection, candidates: Iterable[NewPerson]) -> dict[str, PersonRow]:
-    """Insert the people not yet known (first writer wins) and return every candidate's row."""
+    """Insert the people not yet known (first writer wins) and return every candidate's row.
+
+    One ``executemany`` and one select per 500 people on the driver's cursor (issue 12: SQLAlchemy's
+    parameter processing cost more than the database's work on a 1,000-record batch)."""
     unique = {c.id_hash: c for c in candidates}
     if not unique:
         return {}
-    now = datetime.now(UTC)
-    conn.execute(
-        insert_ignoring_conflicts(conn, people, ["id_hash"]),
-        [
-            {
-                "id_hash": c.id_hash,
-                "name_hash": c.name_hash,
-                "name_masked": c.name_masked,
-                "birth_date": c.birth_date,
-                "created_at": now,
-            }
-            for c in unique.values()
-        ],
-    )
+    cursor, sqlite = _driver(conn)
+    now: Any = datetime.now(UTC)
+    rows: list[tuple[Any, ...]]
+    if sqlite:  # what SQLAlchemy's Date and DateTime store: ISO text, UTC without offset
+        now = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        rows = [(c.id_hash, c.name_hash, c.name_masked, c.birth_date.isoformat(), now) for c in unique.values()]
+    else:
+        rows = [(c.id_hash, c.name_hash, c.name_masked, c.birth_date, now) for c in unique.values()]
+    try:
+        cursor.executemany(_ENSURE_SQL if sqlite else _ENSURE_SQL.replace("?", "%s"), rows)
+    finally:
+        cursor.close()
     return _rows_by_hash(conn, list(unique))
 
 
 def _rows_by_hash(conn: Connection, hashes: list[str]) -> dict[str, PersonRow]:
     out: dict[str, PersonRow] = {}
-    cols = (people.c.id, people.c.id_hash, people.c.name_hash, people.c.name_masked, people.c.birth_date)
-    for i in range(0, len(hashes), _IN_CHUNK):
-        for row in conn.execute(select(*cols).where(people.c.id_hash.in_(hashes[i : i + _IN_CHUNK]))):
-            out[row.id_hash] = PersonRow(row.id, row.id_hash, row.name_hash, row.name_masked, row.birth_date)
+    cursor, sqlite = _driver(conn)
+    parse = date.fromisoformat
+    try:
+        for i in range(0, len(hashes), _IN_CHUNK):
+            chunk = hashes[i : i + _IN_CHUNK]
+            marks = ", ".join(("?" if sqlite else "%s",) * len(chunk))
+            cursor.execute(_BY_HASH_SQL.format(marks=marks), chunk)
+            for pid, id_hash, name_hash, masked, born in cursor.fetchall():
+                out[id_hash] = PersonRow(pid, id_hash, name_hash, masked, parse(born) if sqlite else born)
+    finally:
+        cursor.close()
     return out
 
 
@@ -106,3 +135,52 @@ def birth_dates(conn: Connection, person_ids: list[int]) -> Mapping[int, date]:
         for pid, born in conn.execute(select(people.c.id, people.c.birth_date).where(people.c.id.in_(chunk))):
             out[pid] = born
     return out
+
+
+def chunk_bounds(conn: Connection, chunk: int) -> Iterator[tuple[int, int]]:
+    """(first id, last id) of each run of ``chunk`` people in id order: a full recompute's units."""
+    sql = "SELECT id FROM people WHERE id > ? ORDER BY id LIMIT ?"
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    last = 0
+    while True:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, (last, chunk))
+            ids = [r[0] for r in cursor.fetchall()]
+        finally:
+            cursor.close()
+        if not ids:
+            return
+        last = ids[-1]
+        yield ids[0], last
+
+
+def birth_dates_in_range(conn: Connection, first_id: int, last_id: int) -> list[tuple[int, date]]:
+    """(id, birth date) of the people with ``first_id <= id <= last_id``, in id order, read with the
+    driver (SQLite hands dates back as text)."""
+    sql = "SELECT id, birth_date FROM people WHERE id BETWEEN ? AND ? ORDER BY id"
+    sqlite = conn.dialect.name == "sqlite"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql if sqlite else sql.replace("?", "%s"), (first_id, last_id))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    if not sqlite:
+        return [(int(pid), born) for pid, born in rows]
+    seen: dict[str, date] = {}  # a chunk's people share a few thousand birth days
+    out = []
+    for pid, text in rows:
+        born = seen.get(text)
+        if born is None:
+            born = seen[text] = date.fromisoformat(text)
+        out.append((pid, born))
+    return out
+
+
+def lock_people_in_range(conn: Connection, first_id: int, last_id: int) -> None:
+    """:func:`lock_people` for everyone with ``first_id <= id <= last_id``, in one statement."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT id FROM people WHERE id BETWEEN %(a)s AND %(b)s ORDER BY id FOR UPDATE"
+        conn.exec_driver_sql(sql, {"a": first_id, "b": last_id}).all()

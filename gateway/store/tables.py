@@ -146,6 +146,8 @@ current_scores = Table(
     Column("model_version", String(32), nullable=False),
     Column("as_of", Date, nullable=False),
     Column("computed_at", Stamp, nullable=False),
+    # Identifies the stored result, so that a recompute rewrites only what changed (issue 12, 0013).
+    Column("digest", String(32)),
 )
 
 # Append-only: migrations add triggers on both databases that refuse UPDATE and DELETE.
