@@ -51,7 +51,7 @@ def recompute(days_ahead: int = 0) -> dict[str, Any]:
 
     from gateway.config import Settings
     from gateway.services.context import Gateway, today_in_shaoxing
-    from gateway.services.scoring import recompute_all
+    from gateway.services.scores.scoring import recompute_all
 
     gw = Gateway.build(Settings.from_env(), background_refresh=False)
     before = _peak_mib()

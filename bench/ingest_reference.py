@@ -89,7 +89,7 @@ class _Store:
 def create_app() -> FastAPI:
     from gateway.catalogue import load_catalogue
     from gateway.partners import PartnerRegistry
-    from gateway.services.ingestion import _ENVELOPE_FAST
+    from gateway.services.scores.ingestion import _ENVELOPE_FAST
 
     settings = Settings.from_env()
     catalogue = load_catalogue(settings.catalogue_path)

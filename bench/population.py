@@ -192,7 +192,7 @@ def ingest_in_process(settings: Settings, population: Path, *, batch: int = 5000
     recompute follows): for recompute-only runs, where pushing millions of records over HTTP
     would take most of the run and is not what is measured."""
     from gateway.services.context import Gateway
-    from gateway.services.ingestion import ingest_batch, parse_batch
+    from gateway.services.scores.ingestion import ingest_batch, parse_batch
 
     gw = Gateway.build(settings)
     manifest = json.loads((population / "manifest.json").read_text(encoding="utf-8"))
@@ -251,7 +251,7 @@ def grant_consents(
     base_url: str, settings: Settings, subjects: Sequence[Subject], audience: str, purpose: str
 ) -> tuple[int, list[str]]:
     """Each subject signs in with the development IdP and consents (tier level) to ``audience``."""
-    from gateway.services.dev_idp import DevIdentityProvider
+    from gateway.services.residents.dev_idp import DevIdentityProvider
 
     idp = DevIdentityProvider(settings)
     granted, failures = 0, []

@@ -99,7 +99,7 @@ def profile_issuance(settings: Settings, population: Path, n: int = 1500) -> dic
     from bench.run import PARTNER, PURPOSE
     from gateway.exchange import TYP_SCORE_ASSERTION, make_client_assertion, read_signing_key, sign
     from gateway.services.context import Gateway
-    from gateway.services.issuance import issue_assertion
+    from gateway.services.exchange.issuance import issue_assertion
 
     subjects = eligible_subjects(settings, population, 200)
     if not subjects:
@@ -206,8 +206,8 @@ def profile_ingestion_and_recompute(residents: int = 2000) -> dict[str, Any]:
     on a fresh database so that every record is new."""
     from bench.run import bench_env
     from gateway.services.context import Gateway
-    from gateway.services.ingestion import ingest_batch, parse_batch
-    from gateway.services.scoring import recompute_all
+    from gateway.services.scores.ingestion import ingest_batch, parse_batch
+    from gateway.services.scores.scoring import recompute_all
     from gateway.synth import generate
 
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-profile-"))

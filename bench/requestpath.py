@@ -145,11 +145,11 @@ def _prepare(args: argparse.Namespace, data_dir: Path) -> tuple[Any, dict[str, A
     from bench.run import _programme_for, bench_env
     from gateway.config import Settings
     from gateway.exchange import make_client_assertion, read_signing_key
-    from gateway.services.consents import grant_consent
     from gateway.services.context import Gateway
-    from gateway.services.dev_idp import DevIdentityProvider
-    from gateway.services.issuance import issue_assertion
-    from gateway.services.scoring import recompute_all
+    from gateway.services.exchange.issuance import issue_assertion
+    from gateway.services.residents.consents import grant_consent
+    from gateway.services.residents.dev_idp import DevIdentityProvider
+    from gateway.services.scores.scoring import recompute_all
 
     env = bench_env(data_dir, args.database_url)
     settings = Settings.from_env(env)
@@ -234,7 +234,7 @@ def _reference_app(gw: Any, ctx: dict[str, Any], data_dir: Path) -> Any:
 
 
 def _issue_call_loop(gw: Any, ctx: dict[str, Any], n: int) -> dict[str, Any]:
-    from gateway.services.issuance import issue_assertion
+    from gateway.services.exchange.issuance import issue_assertion
 
     subjects, principal = ctx["subjects"], ctx["principal"]
     lat = []

@@ -108,7 +108,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _batches(path: Path, size: int) -> Iterator[list[Any]]:
-    from gateway.services.ingestion import parse_batch
+    from gateway.services.scores.ingestion import parse_batch
 
     lines: list[bytes] = []
     with path.open("rb") as fh:
@@ -122,7 +122,7 @@ def _batches(path: Path, size: int) -> Iterator[list[Any]]:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from gateway.services.ingestion import ingest_batch
+    from gateway.services.scores.ingestion import ingest_batch
 
     gw = _gateway(args)
     path = Path(args.path)
@@ -171,7 +171,7 @@ def _progress(done: int, total: int) -> None:
 
 def _cmd_recompute(args: argparse.Namespace) -> int:
     from gateway.services.residents.retention import run_retention
-    from gateway.services.scoring import recompute_all
+    from gateway.services.scores.scoring import recompute_all
 
     gw = _gateway(args)
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
@@ -210,7 +210,7 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from gateway.services.officer import score_view
+    from gateway.services.scores.officer import score_view
 
     gw = _gateway(args)
     # "-" reads the number from standard input, keeping it out of the shell history.
@@ -256,7 +256,7 @@ def _records_in(manifest: Any) -> int:
 
 
 def _cmd_credentials(args: argparse.Namespace) -> int:
-    from gateway.services.credentials import create_api_key, revoke_api_key
+    from gateway.services.admin.credentials import create_api_key, revoke_api_key
 
     gw = _gateway(args)
     with gw.engine.begin() as conn:
@@ -307,7 +307,7 @@ def _cmd_admin(args: argparse.Namespace) -> int:
 
 def _cmd_dev_idp(args: argparse.Namespace) -> int:
     from gateway.config import Settings
-    from gateway.services.dev_idp import dev_idp_token_command
+    from gateway.services.residents.dev_idp import dev_idp_token_command
 
     text = sys.stdin.readline().strip() if args.id_number == "-" else args.id_number
     print(dev_idp_token_command(Settings.from_env(), text, args.name))

@@ -42,9 +42,9 @@ from gateway.config import Settings, bundled_path
 from gateway.demo_credit_code import credit_code_demo
 from gateway.exchange import TYP_SCORE_ASSERTION, make_client_assertion, parse_jwks, read_signing_key, sign
 from gateway.exchange.assertion import verify_score_assertion
+from gateway.services.admin.credentials import create_api_key
 from gateway.services.context import Gateway
-from gateway.services.credentials import create_api_key
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables import current_scores
 from gateway.synth import generate
 

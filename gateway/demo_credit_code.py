@@ -17,7 +17,7 @@ from gateway.exchange.credit_code_offline import decode_offline, verify_offline
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
 from gateway.services.credential.qr import qr_facts
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.wallet import HolderWallet

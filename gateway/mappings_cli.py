@@ -44,7 +44,7 @@ def _print(obj: Any) -> None:
 
 def _current_etag(gw: Any, crosswalk_id: str) -> tuple[str | None, str | None]:
     """(If-Match, If-None-Match) for a change the operator did not pin: the head as it is now."""
-    from gateway.services.mapping_admin import CrosswalkNotFound, show_crosswalk
+    from gateway.services.admin.mapping_admin import CrosswalkNotFound, show_crosswalk
 
     try:
         return show_crosswalk(gw, crosswalk_id)["etag"], None
@@ -57,7 +57,7 @@ def _propose(args: argparse.Namespace) -> int:
 
     from gateway.config import Settings
     from gateway.exchange.tiers import load_mappings
-    from gateway.services.crosswalk_analysis import propose
+    from gateway.services.admin.crosswalk_analysis import propose
 
     result = propose(
         load_mappings(Settings.from_env().mappings_dir).schemes,
@@ -89,15 +89,15 @@ def _propose(args: argparse.Namespace) -> int:
 def run_mappings(args: argparse.Namespace, build: Callable[[], Any]) -> int:
     """Run one ``gateway mappings`` action; ``build`` makes the gateway context when one is needed."""
     from gateway.exchange.tiers import InvalidMapping
-    from gateway.services import mapping_admin as ma
-    from gateway.services.crosswalk_analysis import preview_impact
+    from gateway.services.admin import mapping_admin as ma
+    from gateway.services.admin.crosswalk_analysis import preview_impact
 
     if args.action in ("crosswalk-propose", "propose"):
         return _propose(args)
     if args.action == "validate":
         from gateway.config import Settings
         from gateway.exchange.tiers import load_mappings
-        from gateway.services.crosswalks import check_document
+        from gateway.services.recognition.crosswalks import check_document
 
         cw = check_document(_read_json(args.file), load_mappings(Settings.from_env().mappings_dir).schemes)
         print(f"valid: {cw.id} v{cw.version} {cw.digest}")

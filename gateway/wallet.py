@@ -107,7 +107,7 @@ def _raise_problem(resp: httpx.Response) -> None:
 def run_wallet(args: Any) -> int:
     """The ``gateway wallet`` subcommands (see ``gateway wallet --help``)."""
     from gateway.config import Settings
-    from gateway.services.dev_idp import DevIdentityProvider
+    from gateway.services.residents.dev_idp import DevIdentityProvider
 
     settings = Settings.from_env()
     if not settings.development:

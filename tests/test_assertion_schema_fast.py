@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.exchange.assertion import _validator
-from gateway.services.assertion_schema import _fast, claims_errors
+from gateway.services.recognition.assertion_schema import _fast, claims_errors
 from tests.support.assertions import city_claims
 
 

@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.scoring import ScoringModel
-from gateway.services import scoring
 from gateway.services.context import Gateway, today_in_shaoxing
-from gateway.services.ingestion import ingest_batch, parse_batch
-from gateway.services.scoring import recompute_all
+from gateway.services.scores import scoring
+from gateway.services.scores.ingestion import ingest_batch, parse_batch
+from gateway.services.scores.scoring import recompute_all
 from gateway.store.tables import current_scores, people, score_history
 from tests.support import basic_records, make_id, record
 from tests.test_supersession import _breach, _shifted_model

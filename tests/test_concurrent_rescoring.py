@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.services import issuance
-from gateway.services.consents import grant_consent
 from gateway.services.context import Gateway
-from gateway.services.ingestion import ingest_batch
-from gateway.services.oauth import PartnerPrincipal, partner_scopes
+from gateway.services.exchange import issuance
+from gateway.services.exchange.oauth import PartnerPrincipal, partner_scopes
+from gateway.services.residents.consents import grant_consent
+from gateway.services.scores.ingestion import ingest_batch
 from gateway.store import scores as scores_store
 from gateway.store.tables import current_scores, status_slots
 from tests.support import basic_records, make_id

@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from gateway.clock import utcnow
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
-from gateway.services.consents import (
+from gateway.services.context import Gateway
+from gateway.services.residents.consents import (
     PURPOSES,
     ConsentNotFound,
     DisclosureNotAllowed,
@@ -26,8 +27,7 @@ from gateway.services.consents import (
     list_consents,
     revoke_consent,
 )
-from gateway.services.context import Gateway
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.resident_identity import Resident
 from gateway.store import people as people_store
 from gateway.store.tables import audit_log, consents
 from tests.support import authorise, make_id

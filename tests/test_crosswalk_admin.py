@@ -21,12 +21,12 @@ from gateway.cli import main
 from gateway.clock import utcnow
 from gateway.config import PROJECT_ROOT, Settings
 from gateway.exchange.tiers import InvalidMapping, canonical_digest
-from gateway.services import crosswalk_analysis as ca
-from gateway.services import mapping_admin as ma
+from gateway.services.admin import crosswalk_analysis as ca
+from gateway.services.admin import mapping_admin as ma
+from gateway.services.admin.preconditions import PreconditionFailed, PreconditionRequired
 from gateway.services.context import Gateway
-from gateway.services.crosswalks import read_head, seed_crosswalks
-from gateway.services.preconditions import PreconditionFailed, PreconditionRequired
-from gateway.services.refresh import PeriodicRefresh
+from gateway.services.operations.refresh import PeriodicRefresh
+from gateway.services.recognition.crosswalks import read_head, seed_crosswalks
 from gateway.store.engine import make_engine, migrate
 from gateway.store.tables import audit_log, crosswalk_heads, crosswalk_versions, current_scores, people
 

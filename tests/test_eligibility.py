@@ -11,8 +11,8 @@ import pytest
 from gateway.config import PROJECT_ROOT
 from gateway.exchange.tiers import UNRATED, load_mappings
 from gateway.partners import PartnerRegistry
-from gateway.services.programmes import Programme, evaluate, load_programmes
-from gateway.services.recognition import TierRef, level_on, translate
+from gateway.services.recognition.programmes import Programme, evaluate, load_programmes
+from gateway.services.recognition.recognition import TierRef, level_on, translate
 
 MAPPINGS = load_mappings(PROJECT_ROOT / "mappings")
 PROGRAMMES = load_programmes(

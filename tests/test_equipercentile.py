@@ -14,7 +14,7 @@ from gateway.cli import main
 from gateway.config import PROJECT_ROOT
 from gateway.exchange.equipercentile import InvalidDistribution, parse_distribution, propose_crosswalk
 from gateway.exchange.tiers import load_mappings, validate_crosswalk
-from gateway.services.crosswalks import check_document
+from gateway.services.recognition.crosswalks import check_document
 
 VECTORS = Path(__file__).parent / "vectors" / "equipercentile"
 SCHEMES = load_mappings(PROJECT_ROOT / "mappings").schemes

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.services.context import Gateway
-from gateway.services.evidence import (
+from gateway.services.rights.evidence import (
     EvidenceNotFound,
     EvidenceUnknown,
     describe_evidence,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from gateway.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType
 from gateway.services.context import Gateway
-from gateway.services.ingestion import ingest_batch, parse_batch
+from gateway.services.scores.ingestion import ingest_batch, parse_batch
 from gateway.store.tables import (
     audit_log,
     current_scores,

@@ -16,7 +16,7 @@ from gateway.config import Settings
 from gateway.errors import ConfigurationError
 from gateway.exchange import generate_signing_key, write_signing_key
 from gateway.services.context import Gateway
-from gateway.services.keyring import Keyring
+from gateway.services.exchange.keyring import Keyring
 from gateway.store.tables import signing_keys
 
 

@@ -14,10 +14,11 @@ from gateway.clock import as_utc, today_in_shaoxing, utcnow
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
-from gateway.services.evidence import EvidenceUnknown, store_evidence
-from gateway.services.ingestion import ingest_batch
-from gateway.services.me import PersonUnknown, my_score
-from gateway.services.objections import (
+from gateway.services.residents.me import PersonUnknown, my_score
+from gateway.services.residents.resident_identity import Resident
+from gateway.services.rights.calendar import deadline_after, working_calendar
+from gateway.services.rights.evidence import EvidenceUnknown, store_evidence
+from gateway.services.rights.objections import (
     DecisionInvalid,
     ObjectionNotFound,
     ObjectionPreconditionFailed,
@@ -32,8 +33,7 @@ from gateway.services.objections import (
     objection_queue,
     start_review,
 )
-from gateway.services.resident_identity import Resident
-from gateway.services.rights.calendar import deadline_after, working_calendar
+from gateway.services.scores.ingestion import ingest_batch
 from gateway.store.tables import audit_log, information_records, objections, provincial_evaluations
 from tests.support import basic_records, make_id, record
 

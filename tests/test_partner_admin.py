@@ -12,9 +12,9 @@ from sqlalchemy import insert, select
 from gateway.clock import utcnow
 from gateway.exchange import generate_signing_key
 from gateway.partners import PartnerRegistry
-from gateway.services import partner_admin as pa
+from gateway.services.admin import partner_admin as pa
+from gateway.services.admin.preconditions import PreconditionFailed, PreconditionRequired
 from gateway.services.context import Gateway
-from gateway.services.preconditions import PreconditionFailed, PreconditionRequired
 from gateway.store.tables import audit_log, partner_overrides
 
 BANK = "sx-example-bank"

@@ -15,10 +15,10 @@ from sqlalchemy import inspect, select, table, text
 
 from gateway.api.app import create_app
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.officer import score_view
 from gateway.services.operations.logs import JsonFormatter
-from gateway.services.scoring import recompute_all
+from gateway.services.residents.dev_idp import DevIdentityProvider
+from gateway.services.scores.officer import score_view
+from gateway.services.scores.scoring import recompute_all
 from gateway.synth import generate
 from tests.support.partners import access_token
 

@@ -14,7 +14,7 @@ import pytest
 from gateway.config import PROJECT_ROOT
 from gateway.exchange.tiers import load_mappings
 from gateway.partners import PartnerRegistry
-from gateway.services.programmes import InvalidProgramme, Programme, Programmes, evaluate, load_programmes
+from gateway.services.recognition.programmes import InvalidProgramme, Programme, Programmes, evaluate, load_programmes
 
 SCHEMES = load_mappings(PROJECT_ROOT / "mappings").schemes
 PARTNERS = PartnerRegistry(PROJECT_ROOT / "partners")

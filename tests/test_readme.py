@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from gateway.config import PROJECT_ROOT
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from tests.support import basic_records, make_id
 from tests.support.partners import access_token
 

@@ -26,8 +26,13 @@ from gateway.exchange import (
 )
 from gateway.exchange._b64 import b64url_decode
 from gateway.exchange.tiers import UNRATED, load_mappings
-from gateway.services.partner_keys import PartnerKeys, StatusListRejected, StatusListUnavailable, TrustAnchor
-from gateway.services.recognition import TierRef, level_on, translate
+from gateway.services.recognition.partner_keys import (
+    PartnerKeys,
+    StatusListRejected,
+    StatusListUnavailable,
+    TrustAnchor,
+)
+from gateway.services.recognition.recognition import TierRef, level_on, translate
 from tests.support.assertions import CITIES, Clock, FakePartner, no_sleep, status_list_token
 from tests.support.jose import forge
 from tests.support.partners import partner_key

@@ -13,16 +13,16 @@ from gateway.clock import today_in_shaoxing
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
-from gateway.services.ingestion import ingest_batch
-from gateway.services.me import my_score
-from gateway.services.repair import (
+from gateway.services.residents.me import my_score
+from gateway.services.residents.resident_identity import Resident
+from gateway.services.rights.repair import (
     RecordNotFound,
     RecordNotRepairable,
     RecordStateConflict,
     repair_by_officer,
     repair_by_unit,
 )
-from gateway.services.resident_identity import Resident
+from gateway.services.scores.ingestion import ingest_batch
 from gateway.store.tables import audit_log, information_records, provincial_evaluations, score_history
 from tests.support import basic_records, make_id, record
 

@@ -35,13 +35,13 @@ from gateway.exchange.errors import (
     UnknownKey,
 )
 from gateway.privacy import Hasher
-from gateway.services.dev_idp import (
+from gateway.services.residents.dev_idp import (
     DEV_IDP_AUDIENCE,
     DEV_IDP_ISSUER,
     DevIdentityProvider,
     dev_idp_token_command,
 )
-from gateway.services.resident_identity import (
+from gateway.services.residents.resident_identity import (
     InvalidIdNumberClaim,
     ResidentAuthenticator,
     ResidentIdpNotConfigured,

@@ -20,17 +20,17 @@ from gateway.config import PROJECT_ROOT
 from gateway.exchange import TYP_SCORE_ASSERTION, sign
 from gateway.exchange.tiers import InvalidMapping, Mappings, SchemeTier, TierScheme, load_mappings, validate_crosswalk
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.ingestion import ingest_batch
-from gateway.services.oauth import PartnerPrincipal, partner_scopes
-from gateway.services.partner_keys import (
+from gateway.services.exchange.oauth import PartnerPrincipal, partner_scopes
+from gateway.services.recognition.partner_keys import (
     PartnerKeys,
     StatusListUnavailable,
     StatusListUntrusted,
     TrustAnchor,
     check_status_list_uri,
 )
-from gateway.services.recognition import TierRef, level_on, translate, verify_inbound
+from gateway.services.recognition.recognition import TierRef, level_on, translate, verify_inbound
+from gateway.services.residents.dev_idp import DevIdentityProvider
+from gateway.services.scores.ingestion import ingest_batch
 from gateway.store.tables import status_slots
 from tests.support import basic_records, make_id
 from tests.support.assertions import CITIES, Clock, FakePartner, city_claims, no_sleep

@@ -32,10 +32,10 @@ from bench.servers import Server, start_gateway
 from gateway.clock import today_in_shaoxing
 from gateway.config import PROJECT_ROOT, Settings
 from gateway.exchange import make_client_assertion
+from gateway.services.admin.credentials import create_api_key
 from gateway.services.context import Gateway
-from gateway.services.credentials import create_api_key
-from gateway.services.dev_idp import DEV_IDP_AUDIENCE, DEV_IDP_ISSUER, DevIdentityProvider
-from gateway.services.refresh import REFRESH_SECONDS
+from gateway.services.operations.refresh import REFRESH_SECONDS
+from gateway.services.residents.dev_idp import DEV_IDP_AUDIENCE, DEV_IDP_ISSUER, DevIdentityProvider
 from tests.conftest import database_url_for
 from tests.support import basic_records, make_id, record
 from tests.support.partners import CLIENT_ASSERTION_TYPE, partner_key

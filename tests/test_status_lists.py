@@ -24,7 +24,7 @@ from gateway.exchange import (
 )
 from gateway.exchange.errors import InvalidToken
 from gateway.services.context import Gateway
-from gateway.services.status_lists import PURGE_GRACE, StatusListNotFound, StatusListService
+from gateway.services.exchange.status_lists import PURGE_GRACE, StatusListNotFound, StatusListService
 from gateway.store.tables import status_slots
 from tests.exchange.exchange_support import Clock, load_vector
 from tests.support.jose import forge

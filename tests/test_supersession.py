@@ -18,15 +18,15 @@ from gateway.clock import today_in_shaoxing, utcnow
 from gateway.exchange import Status
 from gateway.privacy import mask_name
 from gateway.scoring import load_model, parse_resident_id
-from gateway.services.consents import grant_consent, revoke_consent
 from gateway.services.context import Gateway
-from gateway.services.ingestion import ingest_batch
-from gateway.services.issuance import issue_assertion
-from gateway.services.oauth import PartnerPrincipal, partner_scopes
-from gateway.services.objections import decide_objection, file_objection, start_review
-from gateway.services.repair import repair_by_unit
-from gateway.services.resident_identity import Resident
-from gateway.services.scoring import recompute_all
+from gateway.services.exchange.issuance import issue_assertion
+from gateway.services.exchange.oauth import PartnerPrincipal, partner_scopes
+from gateway.services.residents.consents import grant_consent, revoke_consent
+from gateway.services.residents.resident_identity import Resident
+from gateway.services.rights.objections import decide_objection, file_objection, start_review
+from gateway.services.rights.repair import repair_by_unit
+from gateway.services.scores.ingestion import ingest_batch
+from gateway.services.scores.scoring import recompute_all
 from gateway.store.tables import disclosures, information_records, status_slots
 from gateway.store.tables_operations import webhook_outbox
 from tests.support import basic_records, make_id, record

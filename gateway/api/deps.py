@@ -17,11 +17,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.api.rate_limits import enforce_rate_limit
 from gateway.errors import AuthenticationRequired, PermissionDenied
 from gateway.partners import Partner
-from gateway.services.admins import AdminPrincipal
+from gateway.services.admin.admins import AdminPrincipal
+from gateway.services.admin.credentials import authenticate_api_key
 from gateway.services.context import Gateway
-from gateway.services.credentials import authenticate_api_key
-from gateway.services.oauth import INGEST_SCOPE, PartnerPrincipal
-from gateway.services.resident_identity import Resident
+from gateway.services.exchange.oauth import INGEST_SCOPE, PartnerPrincipal
+from gateway.services.residents.resident_identity import Resident
 from gateway.services.web.resident_pages import resident_from_profile
 from gateway.services.web.sessions import check_csrf, load_session
 from gateway.web.sessions import KIOSK_COOKIE, RESIDENT_COOKIE, STAFF_COOKIE

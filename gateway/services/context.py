@@ -14,16 +14,16 @@ from gateway.config import Secrets, Settings, load_secrets
 from gateway.partners import PartnerRegistry
 from gateway.privacy import Hasher
 from gateway.scoring import ScoringModel, load_default_model, load_model
-from gateway.services.admins import AdminTokens
-from gateway.services.crosswalks import CrosswalkRegistry, MappingsView
-from gateway.services.evidence import import_evidence_files
-from gateway.services.keyring import Keyring
-from gateway.services.oauth import OAuthServer
-from gateway.services.partner_keys import PartnerKeys
+from gateway.services.admin.admins import AdminTokens
+from gateway.services.exchange.keyring import Keyring
+from gateway.services.exchange.oauth import OAuthServer
+from gateway.services.exchange.status_lists import StatusListService
+from gateway.services.operations.refresh import REFRESH_SECONDS, PeriodicRefresh
 from gateway.services.publication.programme_registry import ProgrammeRegistry
-from gateway.services.refresh import REFRESH_SECONDS, PeriodicRefresh
-from gateway.services.resident_identity import ResidentAuthenticator
-from gateway.services.status_lists import StatusListService
+from gateway.services.recognition.crosswalks import CrosswalkRegistry, MappingsView
+from gateway.services.recognition.partner_keys import PartnerKeys
+from gateway.services.residents.resident_identity import ResidentAuthenticator
+from gateway.services.rights.evidence import import_evidence_files
 from gateway.store.engine import make_engine, migrate
 
 __all__ = ["Gateway", "today_in_shaoxing", "utcnow"]

@@ -13,7 +13,7 @@ from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from gateway.errors import PermissionDenied
-from gateway.services.admins import AdminPrincipal
+from gateway.services.admin.admins import AdminPrincipal
 from gateway.services.context import Gateway
 from gateway.services.web.sessions import Kind, WebSession, check_csrf, load_session
 

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
+from gateway.services.admin.credentials import create_api_key
 from gateway.services.context import Gateway
-from gateway.services.credentials import create_api_key
 from tests.support.partners import access_token
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from gateway.clock import utcnow
 from gateway.exchange import jwk_thumbprint
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables import consents, disclosures
 from tests.support import basic_records, make_id
 from tests.support.partners import access_token

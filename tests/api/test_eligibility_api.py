@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gateway.exchange import Status
 from gateway.services.context import Gateway
-from gateway.services.partner_keys import PartnerKeys
+from gateway.services.recognition.partner_keys import PartnerKeys
 from gateway.store.tables import eligibility_decisions
 from tests.support.assertions import FakePartner, city_assertion, no_sleep, status_list_token
 from tests.support.partners import access_token

@@ -13,8 +13,8 @@ from sqlalchemy import insert, select
 from gateway.clock import utcnow
 from gateway.exchange import sign
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.ingestion import ingest_batch
+from gateway.services.residents.dev_idp import DevIdentityProvider
+from gateway.services.scores.ingestion import ingest_batch
 from gateway.store.tables import audit_log, disclosures
 from tests.support import basic_records, make_id, record
 

@@ -212,7 +212,7 @@ def test_an_edited_partner_file_is_picked_up_without_a_restart(tmp_path: Path) -
 
 
 def test_a_partner_registered_by_jwks_uri_gets_a_token(gw: Gateway, tmp_path: Path) -> None:
-    from gateway.services.partner_keys import PartnerKeys
+    from gateway.services.recognition.partner_keys import PartnerKeys
     from tests.support.assertions import FakePartner, no_sleep
 
     partners_dir = tmp_path / "partners"

@@ -24,9 +24,9 @@ from gateway.config import PROJECT_ROOT, Settings
 from gateway.exchange import TYP_SCORE_ASSERTION, Status, generate_signing_key, sign
 from gateway.exchange._b64 import b64url_decode
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.partner_keys import PartnerKeys
-from gateway.services.status_lists import StatusListService
+from gateway.services.exchange.status_lists import StatusListService
+from gateway.services.recognition.partner_keys import PartnerKeys
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables import recognitions
 from tests.support import basic_records, make_id
 from tests.support.assertions import (

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from gateway.clock import today_in_shaoxing
 from gateway.exchange import Status, parse_jwks, verify_status_list_token
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables_scaleout import evidence_files, evidence_owners
 from tests.api.conftest import auth
 from tests.exchange.exchange_support import Clock

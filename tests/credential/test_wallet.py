@@ -13,7 +13,7 @@ from gateway.api.app import create_app
 from gateway.exchange.credit_code_offline import decode_offline
 from gateway.services.context import Gateway
 from gateway.services.credential.verification import gateway_verifier
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.wallet import HolderWallet, run_wallet
 from tests.credential.wallet_support import enrol
 from tests.support import make_id

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from gateway.exchange import SigningKey, generate_signing_key
 from gateway.exchange.key_proof import make_key_proof
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.ingestion import ingest_batch
+from gateway.services.residents.dev_idp import DevIdentityProvider
+from gateway.services.scores.ingestion import ingest_batch
 from tests.support import basic_records, make_id, record
 
 

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.clock import utcnow
-from gateway.services import issuance
 from gateway.services.context import Gateway
-from gateway.services.issuance import _allocate_and_log
-from gateway.services.status_lists import StatusListService
+from gateway.services.exchange import issuance
+from gateway.services.exchange.issuance import _allocate_and_log
+from gateway.services.exchange.status_lists import StatusListService
 from gateway.store import driver_sql
 from gateway.store.tables import disclosures, status_slots
 

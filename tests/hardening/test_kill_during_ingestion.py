@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from gateway.config import DEFAULT_ISSUER, Settings
 from gateway.services.context import Gateway
-from gateway.services.scoring import recompute_all
+from gateway.services.scores.scoring import recompute_all
 from gateway.store.tables import audit_log, current_scores, provincial_evaluations
 from tests.hardening.live_server import LiveGateway
 from tests.support import make_id, record

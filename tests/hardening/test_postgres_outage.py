@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, select, text
 from gateway.api.app import create_app
 from gateway.config import DEFAULT_ISSUER, Settings
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables import disclosures, status_slots
 from tests.hardening.conftest import suite_on_postgres
 from tests.hardening.live_server import LiveGateway, free_port

@@ -19,8 +19,8 @@ from gateway.exchange import TYP_CLIENT_ASSERTION, StatusList, TokenVerifier
 from gateway.exchange._b64 import b64url_encode
 from gateway.exchange.errors import InvalidToken, StatusListInvalid
 from gateway.exchange.tiers import InvalidMapping, load_mappings
-from gateway.services.crosswalks import check_document
-from gateway.services.ingestion import parse_batch
+from gateway.services.recognition.crosswalks import check_document
+from gateway.services.scores.ingestion import parse_batch
 from tests.exchange.exchange_support import load_test_keys
 from tests.hardening.conftest import suite_on_postgres
 

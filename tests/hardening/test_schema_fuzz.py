@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from gateway.api.app import create_app
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from tests.support import make_id
 from tests.support.partners import access_token
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.partner_keys import StatusListUntrusted, TrustAnchor, check_status_list_uri
+from gateway.services.recognition.partner_keys import StatusListUntrusted, TrustAnchor, check_status_list_uri
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.engine import make_engine
 from tests.support import make_id
 

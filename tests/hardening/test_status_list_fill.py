@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from gateway.clock import utcnow
 from gateway.services.context import Gateway
-from gateway.services.status_lists import StatusListService
+from gateway.services.exchange.status_lists import StatusListService
 from gateway.store.tables import status_slots
 
 SIZE = 64

@@ -16,9 +16,9 @@ from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import ConfigurationError
 from gateway.services.context import Gateway
-from gateway.services.officer import score_view
 from gateway.services.operations.audit_chain import verify_chain, write_anchor
 from gateway.services.operations.backup import backup
+from gateway.services.scores.officer import score_view
 from tests.api.test_assertions import _consent, _enrol
 from tests.support import make_id
 from tests.support.partners import access_token

@@ -22,8 +22,8 @@ from gateway.api.app import create_app
 from gateway.clock import utcnow
 from gateway.config import PROJECT_ROOT, Settings
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
 from gateway.services.operations import webhooks
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables_operations import webhook_deliveries, webhook_outbox
 from tests.api.test_assertions import _consent, _enrol
 from tests.support import make_id

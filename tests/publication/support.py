@@ -55,7 +55,7 @@ def digest_of(body: bytes) -> str:
 def enrol(gw: Any, id_number: str, name: str, prefix: str, evaluation: int) -> None:
     """Make one eligible resident whose score comes from a provincial evaluation of ``evaluation``
     (default model: 1000 → 750 B, 900 → 720 C, 850 → 680 C, 820 → 644 D, 700 → 500 E)."""
-    from gateway.services.ingestion import ingest_batch
+    from gateway.services.scores.ingestion import ingest_batch
     from tests.support import basic_records
 
     for unit_id, batch in basic_records(id_number, name, prefix).items():

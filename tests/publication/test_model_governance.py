@@ -23,14 +23,14 @@ from gateway.exchange import Status
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
 from gateway.scoring.model import DEFAULT_MODEL_PATH
-from gateway.services.consents import grant_consent
+from gateway.services.admin.preconditions import PreconditionFailed, PreconditionRequired
 from gateway.services.context import Gateway
-from gateway.services.issuance import issue_assertion
-from gateway.services.oauth import PartnerPrincipal, partner_scopes
-from gateway.services.preconditions import PreconditionFailed, PreconditionRequired
+from gateway.services.exchange.issuance import issue_assertion
+from gateway.services.exchange.oauth import PartnerPrincipal, partner_scopes
 from gateway.services.publication import model_admin as ma
 from gateway.services.publication.governance import NothingToRollBack
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.consents import grant_consent
+from gateway.services.residents.resident_identity import Resident
 from gateway.store.tables import audit_log, current_scores, people, status_slots
 from tests.publication.support import POPULATION, enrol_population
 from tests.support import NAMES

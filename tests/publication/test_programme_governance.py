@@ -15,8 +15,8 @@ from sqlalchemy import select
 from gateway.api.routes.exchange import Purpose
 from gateway.config import PROJECT_ROOT
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
 from gateway.services.publication.purposes import PURPOSE_CODES
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables import audit_log
 from tests.publication.support import enrol_population
 from tests.support import NAMES, make_id

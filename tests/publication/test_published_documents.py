@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
 from gateway.config import Settings
-from gateway.services import mapping_admin as ma
+from gateway.services.admin import mapping_admin as ma
 from gateway.services.context import Gateway
 from tests.publication.support import digest_of, schema_errors, verify_detached
 
@@ -132,7 +132,7 @@ def test_unknown_names_and_bad_digests_are_problems(client: TestClient) -> None:
 
 
 def test_a_disabled_partner_leaves_the_trust_list(client: TestClient, gw: Gateway) -> None:
-    from gateway.services import partner_admin
+    from gateway.services.admin import partner_admin
 
     _, before, _ = _doc(client, "trust-list")
     assert "hangzhou-credit" in {e["id"] for e in before["content"]["issuers"]}

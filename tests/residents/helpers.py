@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store import people as people_store
 from gateway.store.tables import metadata
 from tests.support import basic_records

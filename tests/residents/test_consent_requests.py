@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from gateway.clock import utcnow
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
-from gateway.services.oauth import PartnerPrincipal
+from gateway.services.exchange.oauth import PartnerPrincipal
 from gateway.services.residents import callbacks
 from gateway.services.residents import consent_requests as service
 from gateway.services.residents.retention import run_retention

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.services.context import Gateway
-from gateway.services.ingestion import ingest_batch
+from gateway.services.scores.ingestion import ingest_batch
 from gateway.store.tables import audit_log
 from tests.support import make_id, record
 

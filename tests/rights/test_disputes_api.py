@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from gateway.clock import today_in_shaoxing, utcnow
 from gateway.exchange import Status, StatusList
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.status_lists import StatusListService
+from gateway.services.exchange.status_lists import StatusListService
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables import audit_log, information_records
 from gateway.store.tables_operations import webhook_outbox
 from gateway.store.tables_rights import objection_deadlines

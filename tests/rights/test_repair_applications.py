@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from gateway.clock import today_in_shaoxing, utcnow
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 from gateway.store.tables import audit_log, information_records
 from gateway.store.tables_rights import repair_applications
 from tests.support import basic_records, make_id, record

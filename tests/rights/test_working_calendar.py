@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from gateway.errors import InvalidWorkingCalendar, WorkingCalendarYearMissing
 from gateway.services.context import Gateway
-from gateway.services.objections import file_objection
 from gateway.services.rights.calendar import DEFAULT_CALENDAR_PATH, deadline_after, limit_after, load_calendar
+from gateway.services.rights.objections import file_objection
 from gateway.store.tables import objections
 from tests.test_objections import _enrol
 

@@ -26,8 +26,8 @@ from gateway.clock import today_in_shaoxing
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
 from gateway.services.context import Gateway
-from gateway.services.ingestion import ingest_batch
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.resident_identity import Resident
+from gateway.services.scores.ingestion import ingest_batch
 from gateway.store.tables import information_records
 from tests.support import basic_records, make_id, record
 

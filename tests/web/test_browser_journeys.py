@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.services.context import Gateway
-from gateway.services.objections import file_objection
+from gateway.services.rights.objections import file_objection
 from gateway.store.tables import audit_log
 from gateway.store.tables_web import web_sessions
 from tests.support.partners import access_token

@@ -210,7 +210,7 @@ def test_an_invalid_row_is_marked(client: TestClient) -> None:
 
 
 def test_an_officer_verifies_a_self_report_from_the_queue(client: TestClient, gw: Gateway) -> None:
-    from gateway.services.ingestion import ingest_batch
+    from gateway.services.scores.ingestion import ingest_batch
     from gateway.store.tables import information_records
     from tests.support import record
 
@@ -251,7 +251,7 @@ def test_partner_admin_disables_a_partner_and_a_stale_form_shows_412(client: Tes
     assert (
         client.post("/console/partners/sx-example-bank/enabled", data=data, follow_redirects=False).status_code == 303
     )
-    from gateway.services.partner_admin import show_partner
+    from gateway.services.admin.partner_admin import show_partner
 
     assert show_partner(gw, "sx-example-bank")["enabled"] is False
     stale = client.post("/console/partners/sx-example-bank/enabled", data={**data, "enabled": "1"})
@@ -264,7 +264,7 @@ def test_partner_admin_disables_a_partner_and_a_stale_form_shows_412(client: Tes
 
 
 def test_partner_admin_changes_allowed_purposes_on_the_console(client: TestClient, gw: Gateway) -> None:
-    from gateway.services.partner_admin import show_partner
+    from gateway.services.admin.partner_admin import show_partner
 
     sign_in(client, "pa", ["partner_admin"])
     page = client.get("/console/partners").text

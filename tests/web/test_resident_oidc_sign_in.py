@@ -21,7 +21,7 @@ from sqlalchemy import select
 from gateway.api.app import create_app
 from gateway.exchange import generate_signing_key, jwks_document, sign
 from gateway.services.context import Gateway
-from gateway.services.resident_identity import ResidentAuthenticator
+from gateway.services.residents.resident_identity import ResidentAuthenticator
 from gateway.services.web.dev_staff_idp import s256
 from gateway.services.web.resident_oidc import ResidentSignIn
 from gateway.store.tables_web import web_sessions

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from gateway.api.deps import AdminDep, GatewayDep, require_role
 from gateway.api.schemas import DB_INT_MAX, PROBLEMS, DateTimeParam, Problem
 from gateway.errors import PermissionDenied
-from gateway.services import admin_audit, crosswalk_analysis, mapping_admin, partner_admin
-from gateway.services.admins import AdminPrincipal
+from gateway.services.admin import admin_audit, crosswalk_analysis, mapping_admin, partner_admin
+from gateway.services.admin.admins import AdminPrincipal
 from gateway.services.context import Gateway
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])

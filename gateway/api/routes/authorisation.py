@@ -13,9 +13,9 @@ from gateway.api.deps import GatewayDep, OfficerDep, ResidentDep
 from gateway.api.schemas import PROBLEMS
 from gateway.privacy import mask_name
 from gateway.scoring import parse_resident_id
-from gateway.services.resident_identity import Resident
 from gateway.services.residents import authorisation as service
 from gateway.services.residents.notices import get_notice
+from gateway.services.residents.resident_identity import Resident
 
 router = APIRouter(tags=["residents"])
 

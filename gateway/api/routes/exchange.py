@@ -13,7 +13,7 @@ from gateway.api.deps import ExchangePartnerDep, GatewayDep
 from gateway.api.idempotency import IdempotencyDep
 from gateway.api.schemas import PROBLEMS, JwkSetResponse
 from gateway.exchange import SUPPORTED_ALGORITHMS, TYP_SCORE_ASSERTION
-from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion_admitted
+from gateway.services.exchange.issuance import COMMON_SCHEME, JURISDICTION, issue_assertion_admitted
 from gateway.services.publication.documents import document_index
 from gateway.services.publication.purposes import PURPOSE_CODES, purpose_list
 

@@ -11,7 +11,7 @@ from gateway.api.deps import GatewayDep, UnitDep
 from gateway.api.json_body import PARSED_JSON
 from gateway.api.schemas import PROBLEMS, BatchResultOut
 from gateway.errors import MalformedBody, PayloadTooLarge
-from gateway.services.ingestion import ingest_batch, parse_batch
+from gateway.services.scores.ingestion import ingest_batch, parse_batch
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingestion"])
 

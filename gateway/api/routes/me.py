@@ -14,8 +14,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from gateway.api.deps import GatewayDep, ResidentDep
 from gateway.api.schemas import PROBLEMS
-from gateway.services import consents as consent_service
-from gateway.services import me as me_service
+from gateway.services.residents import consents as consent_service
+from gateway.services.residents import me as me_service
 
 router = APIRouter(prefix="/v1/me", tags=["residents"])
 

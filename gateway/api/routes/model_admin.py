@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.deps import AdminDep, GatewayDep, require_role
 from gateway.api.schemas import PROBLEMS, Problem
 from gateway.errors import PermissionDenied
-from gateway.services.admins import AdminPrincipal
+from gateway.services.admin.admins import AdminPrincipal
 from gateway.services.publication import model_admin as ma
 
 router = APIRouter(prefix="/v1/admin", tags=["model and catalogue administration"])

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from gateway.api.deps import GatewayDep, OfficerDep
 from gateway.api.schemas import DB_INT_MAX, PROBLEMS, ScoreLookupIn, SelfReportDecisionIn
-from gateway.services import officer as officer_service
+from gateway.services.scores import officer as officer_service
 
 router = APIRouter(prefix="/v1/officer", tags=["credit officers"])
 

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.deps import GatewayDep, PartnerDep, require_role
 from gateway.api.schemas import PROBLEMS, Problem
 from gateway.errors import PermissionDenied
-from gateway.services.admins import AdminPrincipal
-from gateway.services.programmes import DECIDING_KINDS
+from gateway.services.admin.admins import AdminPrincipal
 from gateway.services.publication import programme_admin as pa
 from gateway.services.publication.programme_admin import Caller
+from gateway.services.recognition.programmes import DECIDING_KINDS
 
 router = APIRouter(tags=["programme administration"])
 

@@ -14,8 +14,8 @@ from gateway.api.routes.exchange import Purpose
 from gateway.api.schemas import PROBLEMS, Problem
 from gateway.errors import ValidationFailed
 from gateway.services.credential.recognition import recognise_presentation
-from gateway.services.eligibility import decide
-from gateway.services.recognition import recognise
+from gateway.services.recognition.eligibility import decide
+from gateway.services.recognition.recognition import recognise
 
 router = APIRouter()
 

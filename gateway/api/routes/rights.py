@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.deps import GatewayDep, OfficerDep, ResidentDep, UnitDep
 from gateway.api.schemas import PROBLEMS
 from gateway.errors import MalformedBody
-from gateway.services import evidence as evidence_service
-from gateway.services import objections as objection_service
-from gateway.services import repair as repair_service
-from gateway.services.status_lists import STATUS_LIST_MEDIA_TYPE
+from gateway.services.exchange.status_lists import STATUS_LIST_MEDIA_TYPE
+from gateway.services.rights import evidence as evidence_service
+from gateway.services.rights import objections as objection_service
+from gateway.services.rights import repair as repair_service
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from gateway.api.deps import GatewayDep, PartnerDep, require_role
 from gateway.api.schemas import PROBLEMS
-from gateway.services.admins import AdminPrincipal
+from gateway.services.admin.admins import AdminPrincipal
 from gateway.services.operations import webhooks
 
 router = APIRouter()

@@ -35,8 +35,8 @@ from gateway.services.context import Gateway
 from gateway.services.credential.metadata import CONFIGURATION_ID, LEVELS, vct
 from gateway.services.credential.nonces import consume_nonce
 from gateway.services.credential.standing import Standing, current_standing
-from gateway.services.issuance import JURISDICTION
-from gateway.services.resident_identity import Resident
+from gateway.services.exchange.issuance import JURISDICTION
+from gateway.services.residents.resident_identity import Resident
 from gateway.store.tables import status_slots
 from gateway.store.tables_credential import credentials
 

@@ -32,16 +32,16 @@ from gateway.exchange.sd_jwt_vc import VerifiedPresentation
 from gateway.services.context import Gateway
 from gateway.services.credential.metadata import LEVELS, claim_paths
 from gateway.services.credential.verification import gateway_verifier
-from gateway.services.eligibility import (
+from gateway.services.exchange.issuance import COMMON_SCHEME, PurposeNotAllowed
+from gateway.services.exchange.oauth import PartnerPrincipal
+from gateway.services.recognition.eligibility import (
     TYP_ELIGIBILITY_DECISION,
     NotADecidingPartner,
     ProgrammeNotFound,
     ProgrammeNotOffered,
 )
-from gateway.services.issuance import COMMON_SCHEME, PurposeNotAllowed
-from gateway.services.oauth import PartnerPrincipal
-from gateway.services.programmes import DECIDING_KINDS, Programme, evaluate
-from gateway.services.resident_identity import Resident
+from gateway.services.recognition.programmes import DECIDING_KINDS, Programme, evaluate
+from gateway.services.residents.resident_identity import Resident
 from gateway.store import people as people_store
 from gateway.store.tables import eligibility_decisions
 from gateway.store.tables_credential import credentials, presentation_requests

@@ -21,9 +21,9 @@ from gateway.exchange.sd_jwt import digest, parse_sd_jwt
 from gateway.exchange.sd_jwt_vc import SdJwtVcVerifier, TrustedIssuer
 from gateway.services.context import Gateway
 from gateway.services.credential.metadata import vct as own_vct
-from gateway.services.issuance import PurposeNotAllowed
-from gateway.services.oauth import PartnerPrincipal
-from gateway.services.recognition import (
+from gateway.services.exchange.issuance import PurposeNotAllowed
+from gateway.services.exchange.oauth import PartnerPrincipal
+from gateway.services.recognition.recognition import (
     OWN_SCHEME_PREFIX,
     InboundAssertion,
     Recognition,

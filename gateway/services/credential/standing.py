@@ -16,9 +16,9 @@ from gateway.clock import today_in_shaoxing
 from gateway.exchange.tiers import UNRATED
 from gateway.scoring.inputs import Tier
 from gateway.services.context import Gateway
-from gateway.services.issuance import COMMON_SCHEME, local_scheme_id
-from gateway.services.resident_identity import Resident
-from gateway.services.scoring import recompute_people
+from gateway.services.exchange.issuance import COMMON_SCHEME, local_scheme_id
+from gateway.services.residents.resident_identity import Resident
+from gateway.services.scores.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.scores import CurrentScore

@@ -37,11 +37,11 @@ from gateway.clock import utcnow
 from gateway.errors import NotFound
 from gateway.exchange.tiers import canonical_digest
 from gateway.services.context import Gateway
-from gateway.services.crosswalks import aware
-from gateway.services.issuance import COMMON_SCHEME, JURISDICTION, local_scheme_id
+from gateway.services.exchange.issuance import COMMON_SCHEME, JURISDICTION, local_scheme_id
 from gateway.services.publication.incentives import programme_catalogue
 from gateway.services.publication.trust_list import trust_list
 from gateway.services.publication.views import catalogue_content, model_summary
+from gateway.services.recognition.crosswalks import aware
 from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.engine import reader
 from gateway.store.tables import crosswalk_versions

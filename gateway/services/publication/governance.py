@@ -1,5 +1,5 @@
 """Governed documents — incentive programmes, the scoring model, the information catalogue — kept
-and changed exactly as crosswalks are (``gateway.services.mapping_admin``).
+and changed exactly as crosswalks are (``gateway.services.admin.mapping_admin``).
 
 Every version ever drafted stays in ``governed_versions`` with its document and content hash; only
 its state moves (draft → published → retired). A rollback publishes the previous published content
@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from gateway.clock import utcnow
 from gateway.errors import DocumentRejected
-from gateway.services.preconditions import (
+from gateway.services.admin.preconditions import (
     PreconditionFailed,
     PreconditionRequired,
     check_if_match,

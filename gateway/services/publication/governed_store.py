@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, select
 
 from gateway.errors import Conflict, NotFound
-from gateway.services.crosswalks import aware
-from gateway.services.preconditions import etag
+from gateway.services.admin.preconditions import etag
+from gateway.services.recognition.crosswalks import aware
 from gateway.store.engine import reader
 from gateway.store.tables_publication import governed_heads, governed_versions
 
@@ -38,7 +38,7 @@ __all__ = [
 
 
 class NotADraft(Conflict):
-    code = "not_a_draft"  # the same problem as for a crosswalk (gateway.services.mapping_admin)
+    code = "not_a_draft"  # the same problem as for a crosswalk (gateway.services.admin.mapping_admin)
     title = "Only a draft version can be published"
 
 

@@ -6,7 +6,7 @@ Every programme in force is listed with its provider, purpose, benefits, thresho
 each needs, in Chinese and English, as 瓯江分 and 白鹭分 publish their scenario thresholds.
 :func:`qualifying_programmes` answers, for a Shaoxing tier, which programmes that tier reaches —
 the same translation (local tier → ``yrd-common/1`` → the programme's scheme) and the same rule
-(:func:`gateway.services.programmes.evaluate`) that an eligibility decision uses, so the resident's
+(:func:`gateway.services.recognition.programmes.evaluate`) that an eligibility decision uses, so the resident's
 view and the bank's signed decision cannot disagree.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 from gateway.clock import today_in_shaoxing
 from gateway.errors import NotFound
 from gateway.services.context import Gateway
-from gateway.services.issuance import local_scheme_id
-from gateway.services.programmes import Programme, evaluate
+from gateway.services.exchange.issuance import local_scheme_id
 from gateway.services.publication.purposes import PURPOSE_LABELS, purpose_list
-from gateway.services.recognition import TierRef, translate
+from gateway.services.recognition.programmes import Programme, evaluate
+from gateway.services.recognition.recognition import TierRef, translate
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 

@@ -32,7 +32,7 @@ from gateway.services.publication.model_governance import (
     published_catalogue,
     published_model,
 )
-from gateway.services.scoring import recompute_all
+from gateway.services.scores.scoring import recompute_all
 from gateway.store import records as records_store
 from gateway.store.engine import reader
 from gateway.store.tables import people

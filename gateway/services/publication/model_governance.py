@@ -34,7 +34,7 @@ from gateway.errors import DocumentRejected, InvalidCatalogue, InvalidScoringMod
 from gateway.exchange.tiers import TierScheme, canonical_digest
 from gateway.scoring import ScoringModel, load_model
 from gateway.scoring.model import DEFAULT_MODEL_PATH, validate_model_document
-from gateway.services.issuance import local_scheme_id
+from gateway.services.exchange.issuance import local_scheme_id
 from gateway.services.publication import governance
 from gateway.store.engine import reader
 

@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 from gateway.clock import today_in_shaoxing
 from gateway.errors import ValidationFailed
 from gateway.services.context import Gateway
-from gateway.services.issuance import local_scheme_id
-from gateway.services.programmes import Programme, evaluate
+from gateway.services.exchange.issuance import local_scheme_id
 from gateway.services.publication import governance
-from gateway.services.recognition import TierRef, translate
+from gateway.services.recognition.programmes import Programme, evaluate
+from gateway.services.recognition.recognition import TierRef, translate
 from gateway.store.engine import reader
 from gateway.store.tables import current_scores
 

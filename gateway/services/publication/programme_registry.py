@@ -5,7 +5,7 @@ The files under ``partners/programmes/`` are the seed, as ``mappings/`` seeds th
 first start each is stored as a published version (idempotent across processes); after that
 providers change their programmes through ``/v1/programmes/mine`` (or a ``partner_admin`` through
 ``/v1/admin/programmes``) and a changed file is only reported. :class:`ProgrammeRegistry` has the
-read interface of :class:`gateway.services.programmes.Programmes` (``by_id``, ``get``,
+read interface of :class:`gateway.services.recognition.programmes.Programmes` (``by_id``, ``get``,
 ``offered_by``) over an in-memory snapshot that :meth:`ProgrammeRegistry.refresh` re-reads (run by
 the background refresher, and at once after a change in this process).
 """
@@ -25,9 +25,9 @@ from sqlalchemy import Engine, select
 from gateway.errors import DocumentRejected
 from gateway.exchange.tiers import TierScheme
 from gateway.partners import PartnerRegistry
-from gateway.services.programmes import InvalidProgramme, Programme, parse_programme
 from gateway.services.publication import governance
 from gateway.services.publication.purposes import check_purpose
+from gateway.services.recognition.programmes import InvalidProgramme, Programme, parse_programme
 from gateway.store.engine import reader
 from gateway.store.tables_publication import governed_heads
 

@@ -33,9 +33,9 @@ from gateway.exchange import Status
 from gateway.scoring import RecordInput
 from gateway.scoring.eligibility import AUTHORISATION_ITEM, latest_record
 from gateway.services.context import Gateway
-from gateway.services.resident_identity import Resident
 from gateway.services.residents.notices import Notice, check_notice
-from gateway.services.scoring import recompute_people
+from gateway.services.residents.resident_identity import Resident
+from gateway.services.scores.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit

@@ -25,14 +25,14 @@ from sqlalchemy import Connection, select, update
 from gateway.clock import as_utc, utcnow
 from gateway.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from gateway.partners import Partner
-from gateway.services.consents import CONSENT_AUDIENCE_KINDS, PURPOSES, insert_consent, partner_name
 from gateway.services.context import Gateway
-from gateway.services.issuance import issue_under_consent
-from gateway.services.oauth import PartnerPrincipal
+from gateway.services.exchange.issuance import issue_under_consent
+from gateway.services.exchange.oauth import PartnerPrincipal
 from gateway.services.operations.webhooks import enqueue_event
-from gateway.services.resident_identity import Resident
 from gateway.services.residents.authorisation import require_live_authorisation
+from gateway.services.residents.consents import CONSENT_AUDIENCE_KINDS, PURPOSES, insert_consent, partner_name
 from gateway.services.residents.notices import DISCLOSURE_NOTICE, check_notice, latest
+from gateway.services.residents.resident_identity import Resident
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.tables_residents import consent_requests

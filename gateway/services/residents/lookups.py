@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select
 from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound, ValidationFailed
 from gateway.services.context import Gateway
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.resident_identity import Resident
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.tables import information_records, provincial_evaluations

@@ -24,12 +24,12 @@ from sqlalchemy import Connection, select
 from gateway.clock import as_utc, utcnow
 from gateway.exchange import sign
 from gateway.scoring.explain import explain_tier
-from gateway.services.consents import partner_name
 from gateway.services.context import Gateway
-from gateway.services.me import INELIGIBILITY_LABELS, PersonUnknown
-from gateway.services.resident_identity import Resident
 from gateway.services.residents.authorisation import authorisation_state
+from gateway.services.residents.consents import partner_name
 from gateway.services.residents.lookups import lookups_for, statements_for
+from gateway.services.residents.me import INELIGIBILITY_LABELS, PersonUnknown
+from gateway.services.residents.resident_identity import Resident
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit

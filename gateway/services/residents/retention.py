@@ -33,8 +33,8 @@ from gateway.clock import as_utc, utcnow
 from gateway.scoring import RecordInput
 from gateway.scoring.eligibility import AUTHORISATION_ITEM, latest_record
 from gateway.services.context import Gateway
-from gateway.services.evidence import delete_evidence_of
 from gateway.services.operations.webhooks import purge_finished
+from gateway.services.rights.evidence import delete_evidence_of
 from gateway.store.audit import append_audit
 from gateway.store.tables import (
     disclosures,

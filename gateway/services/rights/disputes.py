@@ -24,8 +24,8 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from gateway.clock import as_utc
 from gateway.exchange import Status
+from gateway.services.exchange.status_lists import supersede_for_people
 from gateway.services.operations.webhooks import tell_holders
-from gateway.services.status_lists import supersede_for_people
 from gateway.store import driver_sql
 from gateway.store.tables import disclosures, objections, people, score_history, status_slots
 from gateway.store.tables_rights import dispute_suspensions, record_notes

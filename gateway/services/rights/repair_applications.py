@@ -22,11 +22,11 @@ from sqlalchemy import Connection, case, func, insert, select, update
 from gateway.clock import as_utc, today_in_shaoxing, utcnow
 from gateway.errors import Conflict, GatewayError, NotFound, ValidationFailed
 from gateway.services.context import Gateway
-from gateway.services.evidence import describe_evidence
-from gateway.services.me import PersonUnknown
-from gateway.services.repair import RecordRef, parse_record_ref, repair_record
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.me import PersonUnknown
+from gateway.services.residents.resident_identity import Resident
 from gateway.services.rights.calendar import limit_after, working_calendar
+from gateway.services.rights.evidence import describe_evidence
+from gateway.services.rights.repair import RecordRef, parse_record_ref, repair_record
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.tables import information_records, people

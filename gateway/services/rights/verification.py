@@ -21,9 +21,9 @@ from gateway.clock import utcnow
 from gateway.errors import Conflict, NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.services.context import Gateway
-from gateway.services.objections import ObjectionNotFound, ObjectionStateConflict, check_view, get_objection
-from gateway.services.repair import parse_record_ref
 from gateway.services.rights import deadlines
+from gateway.services.rights.objections import ObjectionNotFound, ObjectionStateConflict, check_view, get_objection
+from gateway.services.rights.repair import parse_record_ref
 from gateway.store.audit import append_audit
 from gateway.store.tables import objections
 from gateway.store.tables_rights import repair_applications, verification_requests

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, case, func, select
 
 from gateway.clock import CHINA_STANDARD_TIME, as_utc, today_in_shaoxing
 from gateway.services.context import Gateway
-from gateway.services.issuance import local_scheme_id
+from gateway.services.exchange.issuance import local_scheme_id
 from gateway.store.engine import reader
 from gateway.store.tables import (
     current_scores,

@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from gateway.config import Settings
 from gateway.errors import SignInFailed, ValidationFailed
 from gateway.exchange import VerificationKey, sign
-from gateway.services.admins import ROLES
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.admin.admins import ROLES
+from gateway.services.residents.dev_idp import DevIdentityProvider
 
 __all__ = [
     "DEV_STAFF_CLIENT_ID",

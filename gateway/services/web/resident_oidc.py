@@ -5,9 +5,9 @@ The same authorization code + PKCE flow as staff sign-in (:class:`~.staff_oidc.O
 client, state, nonce and verifier kept once in ``web_login_states`` under the kind ``resident``), with
 the resident IdP's client settings (``GATEWAY_RESIDENT_IDP_CLIENT_ID`` and a secret or private key).
 The ID token is then checked exactly as the API checks residents' ID tokens
-(:meth:`~gateway.services.resident_identity.ResidentAuthenticator.authenticate_sign_in`: issuer,
+(:meth:`~gateway.services.residents.resident_identity.ResidentAuthenticator.authenticate_sign_in`: issuer,
 audience, ``typ``, algorithms, clock window, the ID number's checksum) plus the nonce; what comes out
-is the keyed-hash :class:`~gateway.services.resident_identity.Resident`, never the number itself.
+is the keyed-hash :class:`~gateway.services.residents.resident_identity.Resident`, never the number itself.
 
 Development mode keeps the development IdP's form (``/me/sign-in``); this flow is production's.
 """
@@ -20,7 +20,7 @@ from gateway.config import Settings
 from gateway.errors import GatewayError, ResidentSignInNotConfigured, SignInFailed
 from gateway.exchange.errors import InvalidToken
 from gateway.services.context import Gateway
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.resident_identity import Resident
 from gateway.services.web.staff_oidc import OidcSignIn
 
 __all__ = ["RESIDENT_CALLBACK_PATH", "ResidentSignIn"]

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from gateway.errors import ConfigurationError
 from gateway.services.context import Gateway
-from gateway.services.dev_idp import DevIdentityProvider
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.dev_idp import DevIdentityProvider
+from gateway.services.residents.resident_identity import Resident
 from gateway.store.engine import reader
 from gateway.store.people import find_person
 from gateway.store.tables import score_history

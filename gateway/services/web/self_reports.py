@@ -1,7 +1,7 @@
 """The officers' queue of self-reports waiting for verification (measure 二(三): a resident's own
 report of a good deed counts only once an officer has verified it).
 
-Read-only: deciding is :func:`gateway.services.officer.decide_self_report`, which the API's
+Read-only: deciding is :func:`gateway.services.scores.officer.decide_self_report`, which the API's
 ``POST /v1/officer/self-reports/{id}/decision`` calls too. People appear by masked name only.
 """
 

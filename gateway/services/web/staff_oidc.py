@@ -34,7 +34,7 @@ from gateway.clock import as_utc, utcnow
 from gateway.config import Settings
 from gateway.errors import GatewayError, PermissionDenied, SignInFailed, StaffIdpNotConfigured
 from gateway.exchange import SUPPORTED_ALGORITHMS, JwksClient, TokenVerifier, VerificationKey, load_signing_key
-from gateway.services.admins import ROLES
+from gateway.services.admin.admins import ROLES
 from gateway.services.context import Gateway
 from gateway.services.web.dev_staff_idp import DEV_STAFF_CLIENT_ID, DEV_STAFF_PATH, DevStaffIdentityProvider
 from gateway.store.tables_web import web_login_states

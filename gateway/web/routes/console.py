@@ -16,8 +16,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from gateway.errors import GatewayError, ValidationFailed
 from gateway.exchange.tiers import InvalidMapping
-from gateway.services import crosswalk_analysis, mapping_admin
-from gateway.services.preconditions import PreconditionFailed
+from gateway.services.admin import crosswalk_analysis, mapping_admin
+from gateway.services.admin.preconditions import PreconditionFailed
 from gateway.services.web.dashboard import dashboard
 from gateway.services.web.sessions import WebSession
 from gateway.web.charts import bar_chart, grouped_bar_chart

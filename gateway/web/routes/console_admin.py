@@ -20,10 +20,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from gateway.clock import CHINA_STANDARD_TIME, utcnow
 from gateway.errors import GatewayError, ValidationFailed
-from gateway.services import admin_audit, objections, partner_admin
-from gateway.services import officer as officer_service
-from gateway.services.evidence import read_evidence
+from gateway.services.admin import admin_audit, partner_admin
 from gateway.services.publication.purposes import PURPOSE_LABELS
+from gateway.services.rights import objections
+from gateway.services.rights.evidence import read_evidence
+from gateway.services.scores import officer as officer_service
 from gateway.services.web.self_reports import pending_self_reports
 from gateway.services.web.sessions import WebSession
 from gateway.store.audit import append_audit

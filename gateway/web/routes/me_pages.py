@@ -23,7 +23,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from gateway.errors import GatewayError, PayloadTooLarge
-from gateway.services import consents, evidence, me, objections
+from gateway.services.residents import consents, me
+from gateway.services.rights import evidence, objections
 from gateway.services.web.resident_oidc import RESIDENT_CALLBACK_PATH, ResidentSignIn
 from gateway.services.web.resident_pages import (
     consent_audiences,

@@ -32,8 +32,8 @@ from starlette.background import BackgroundTask
 from gateway.errors import GatewayError
 from gateway.services.credential import presentations, qr
 from gateway.services.credential.metadata import CONFIGURATION_ID, LEVELS, claim_labels
-from gateway.services.me import PersonUnknown
 from gateway.services.residents import authorisation, callbacks, consent_requests, lookups, report
+from gateway.services.residents.me import PersonUnknown
 from gateway.services.residents.notices import DISCLOSURE_NOTICE, SCORING_NOTICE, latest
 from gateway.services.web.sessions import WebSession, check_csrf
 from gateway.web.i18n import translate

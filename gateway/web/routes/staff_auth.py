@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from gateway.errors import GatewayError, NotFound, ValidationFailed
-from gateway.services.admins import ROLES
+from gateway.services.admin.admins import ROLES
 from gateway.services.web.dev_staff_idp import DevStaffIdentityProvider
 from gateway.services.web.sessions import check_csrf, end_session, start_session
 from gateway.services.web.staff_oidc import CALLBACK_PATH, StaffSignIn

@@ -1,7 +1,7 @@
 """Evidence files in the database (issue 12: nothing a request needs lives on one disk).
 
 Files already under ``<data dir>/evidence/`` are copied in by the gateway when it starts
-(:func:`gateway.services.evidence.import_evidence_files`): a migration does not know the data
+(:func:`gateway.services.rights.evidence.import_evidence_files`): a migration does not know the data
 directory.
 
 Revision ID: 0011

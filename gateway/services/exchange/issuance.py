@@ -27,12 +27,12 @@ from gateway.exchange.keys import SigningKey
 from gateway.exchange.tiers import UNRATED
 from gateway.partners import Partner
 from gateway.scoring import parse_resident_id
-from gateway.services.consents import ConsentRow, find_live_consent
 from gateway.services.context import Gateway
-from gateway.services.oauth import PartnerPrincipal
+from gateway.services.exchange.oauth import PartnerPrincipal
 from gateway.services.operations.metrics import record_assertion_issued
+from gateway.services.residents.consents import ConsentRow, find_live_consent
 from gateway.services.rights.disputes import OPEN_STATES, suspend_new_assertion
-from gateway.services.scoring import recompute_people
+from gateway.services.scores.scoring import recompute_people
 from gateway.store import driver_sql
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from gateway.config import Settings
 from gateway.errors import ConfigurationError, PermissionDenied, ValidationFailed
 from gateway.exchange import SUPPORTED_ALGORITHMS, TokenVerifier, sign
-from gateway.services.keyring import Keyring
+from gateway.services.exchange.keyring import Keyring
 
 __all__ = ["ADMIN_TOKEN_TYP", "ROLES", "AdminPrincipal", "AdminTokens"]
 

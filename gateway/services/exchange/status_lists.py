@@ -43,7 +43,7 @@ from gateway.clock import utcnow
 from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.exchange import TYP_STATUS_LIST, Status, StatusList, build_status_list_token_claims, sign
-from gateway.services.keyring import Keyring
+from gateway.services.exchange.keyring import Keyring
 from gateway.services.operations.metrics import record_status_list_lag
 from gateway.services.operations.webhooks import tell_holders
 from gateway.store import driver_sql
@@ -195,7 +195,7 @@ class StatusListService:
 
     def guess(self) -> tuple[int, int, int, int] | None:
         """``(list_id, stripe, cap, idx)`` for an allocation in one statement (PostgreSQL, see
-        :func:`gateway.services.issuance`): the list this process last counted in, a random stripe and
+        :func:`gateway.services.exchange.issuance`): the list this process last counted in, a random stripe and
         index; ``None`` when the fill count is due for a refresh (then :meth:`allocate` is used)."""
         with self._lock:
             fill = self._fill

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from gateway.errors import ValidationFailed
 from gateway.services.context import Gateway
-from gateway.services.crosswalks import aware
+from gateway.services.recognition.crosswalks import aware
 from gateway.store.engine import reader
 from gateway.store.tables import audit_log
 

@@ -22,12 +22,12 @@ from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.services.context import Gateway
+from gateway.services.exchange.status_lists import revoke_consent_assertions
 from gateway.services.operations.webhooks import enqueue_event
 from gateway.services.publication.purposes import PURPOSE_CODES
-from gateway.services.resident_identity import Resident
 from gateway.services.residents.authorisation import require_live_authorisation
 from gateway.services.residents.notices import Notice, check_notice
-from gateway.services.status_lists import revoke_consent_assertions
+from gateway.services.residents.resident_identity import Resident
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.engine import reader

@@ -3,7 +3,7 @@
 Measure 一(一) allows nothing to be computed, shown or disclosed without the resident's real-name
 authentication, so every resident endpoint starts here. The gateway does not authenticate anyone
 itself: it verifies an OpenID-Connect-style ID token of the real-name identity provider (or, in
-development, of :mod:`gateway.services.dev_idp`), reads the ID number and the name from it, and
+development, of :mod:`gateway.services.residents.dev_idp`), reads the ID number and the name from it, and
 keeps only their keyed hashes, the masked name and the birth date. The raw values live in a
 local variable for the length of one call and are never logged, stored or put into an error.
 
@@ -34,7 +34,7 @@ from gateway.exchange import TokenVerifier, VerificationKey, parse_jwks
 from gateway.exchange.errors import InvalidClaim, InvalidToken, JwksInvalid, JwksUnavailable, UnknownKey
 from gateway.privacy import Hasher, mask_name, normalise_name
 from gateway.scoring.resident_id import parse_resident_id
-from gateway.services.dev_idp import DevIdentityProvider
+from gateway.services.residents.dev_idp import DevIdentityProvider
 
 __all__ = [
     "InvalidIdNumberClaim",

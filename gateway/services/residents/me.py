@@ -15,9 +15,9 @@ from sqlalchemy import Connection, select
 
 from gateway.clock import as_utc
 from gateway.errors import NotFound
-from gateway.services.consents import partner_name
 from gateway.services.context import Gateway
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.consents import partner_name
+from gateway.services.residents.resident_identity import Resident
 from gateway.services.rights.disputes import load_marks
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store

@@ -31,13 +31,13 @@ from sqlalchemy import Connection, case, func, insert, select, update
 from gateway.clock import as_utc, utcnow
 from gateway.errors import Conflict, GatewayError, NotFound, ValidationFailed
 from gateway.services.context import Gateway
-from gateway.services.evidence import describe_evidence
-from gateway.services.me import PersonUnknown
-from gateway.services.repair import RecordRef, correct_record, parse_record_ref
-from gateway.services.resident_identity import Resident
+from gateway.services.residents.me import PersonUnknown
+from gateway.services.residents.resident_identity import Resident
 from gateway.services.rights import deadlines
 from gateway.services.rights.disputes import release_suspensions, suspend_for_objection
-from gateway.services.scoring import recompute_people
+from gateway.services.rights.evidence import describe_evidence
+from gateway.services.rights.repair import RecordRef, correct_record, parse_record_ref
+from gateway.services.scores.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit

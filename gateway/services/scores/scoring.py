@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from gateway.scoring import RecordInput, ScoreResult, ScoringInputs, ScoringModel, compute
 from gateway.services.context import Gateway, today_in_shaoxing, utcnow
-from gateway.services.status_lists import supersede_for_people, supersede_in_range
+from gateway.services.exchange.status_lists import supersede_for_people, supersede_in_range
 from gateway.store import people as people_store
 from gateway.store import records as records_store
 from gateway.store import scores as scores_store

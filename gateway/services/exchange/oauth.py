@@ -37,7 +37,7 @@ from gateway.exchange import (
     verify_client_assertion,
 )
 from gateway.partners import Partner, PartnerRegistry
-from gateway.services.keyring import Keyring
+from gateway.services.exchange.keyring import Keyring
 from gateway.store.tables import client_assertion_jtis
 
 __all__ = [

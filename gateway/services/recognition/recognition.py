@@ -45,13 +45,13 @@ from gateway.exchange import Status, StatusReference, TokenVerifier
 from gateway.exchange.assertion import AssertionSchemaInvalid, score_assertion_verifier
 from gateway.exchange.errors import AudienceMismatch, InvalidClaim, MissingClaim, StatusListInvalid
 from gateway.exchange.tiers import UNRATED, Crosswalk
-from gateway.services.assertion_schema import claims_errors
 from gateway.services.context import Gateway
-from gateway.services.issuance import COMMON_SCHEME, PurposeNotAllowed, local_scheme_id
-from gateway.services.oauth import PartnerPrincipal
+from gateway.services.exchange.issuance import COMMON_SCHEME, PurposeNotAllowed, local_scheme_id
+from gateway.services.exchange.oauth import PartnerPrincipal
 from gateway.services.operations.metrics import record_decision
-from gateway.services.partner_keys import StatusListRejected, StatusListUnavailable, TrustAnchor
-from gateway.services.programmes import Programme, evaluate
+from gateway.services.recognition.assertion_schema import claims_errors
+from gateway.services.recognition.partner_keys import StatusListRejected, StatusListUnavailable, TrustAnchor
+from gateway.services.recognition.programmes import Programme, evaluate
 from gateway.store.engine import reader
 from gateway.store.tables import recognitions, status_slots
 

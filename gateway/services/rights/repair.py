@@ -23,7 +23,7 @@ from gateway.errors import Conflict, NotFound, ValidationFailed
 from gateway.partners import Partner
 from gateway.scoring import ScoreResult
 from gateway.services.context import Gateway
-from gateway.services.scoring import recompute_people
+from gateway.services.scores.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.records import PROVINCIAL_ITEM

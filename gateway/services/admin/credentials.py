@@ -1,7 +1,7 @@
 """API keys for credit officers.
 
 Partners — collaborating units included — no longer use API keys: they authenticate with signed
-client assertions at ``/oauth/token`` (``gateway.services.oauth``). Officers keep a key until
+client assertions at ``/oauth/token`` (``gateway.services.exchange.oauth``). Officers keep a key until
 role-based administrator tokens replace it. Only a SHA-256 of each secret is stored; the secret is
 shown once, when created.
 """

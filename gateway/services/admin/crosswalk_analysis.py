@@ -16,8 +16,8 @@ from gateway.errors import Conflict, ValidationFailed
 from gateway.exchange.equipercentile import propose_crosswalk
 from gateway.exchange.tiers import UNRATED, Crosswalk, InvalidMapping, TierScheme
 from gateway.services.context import Gateway
-from gateway.services.crosswalks import check_document, one_version, read_head
-from gateway.services.issuance import local_scheme_id
+from gateway.services.exchange.issuance import local_scheme_id
+from gateway.services.recognition.crosswalks import check_document, one_version, read_head
 from gateway.store.engine import reader
 from gateway.store.tables import current_scores
 

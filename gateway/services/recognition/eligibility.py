@@ -29,11 +29,11 @@ from gateway.clock import today_in_shaoxing, utcnow
 from gateway.errors import NotFound, PermissionDenied
 from gateway.exchange import sign
 from gateway.services.context import Gateway
-from gateway.services.issuance import COMMON_SCHEME
-from gateway.services.oauth import PartnerPrincipal
+from gateway.services.exchange.issuance import COMMON_SCHEME
+from gateway.services.exchange.oauth import PartnerPrincipal
 from gateway.services.operations.metrics import record_decision
-from gateway.services.programmes import DECIDING_KINDS, Programme, evaluate
-from gateway.services.recognition import (
+from gateway.services.recognition.programmes import DECIDING_KINDS, Programme, evaluate
+from gateway.services.recognition.recognition import (
     InboundAssertion,
     check_own_status,
     source_tier,

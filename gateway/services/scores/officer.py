@@ -13,7 +13,7 @@ from gateway.services.context import Gateway, utcnow
 from gateway.services.residents.authorisation import authorisation_state
 from gateway.services.residents.lookups import record_officer_lookup, statements_for
 from gateway.services.rights.disputes import load_marks
-from gateway.services.scoring import recompute_people
+from gateway.services.scores.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import scores as scores_store
 from gateway.store.audit import append_audit

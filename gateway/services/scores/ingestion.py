@@ -31,7 +31,7 @@ from gateway.scoring import Ineligibility, parse_resident_id
 from gateway.services.context import Gateway, today_in_shaoxing, utcnow
 from gateway.services.operations.metrics import record_ingestion
 from gateway.services.residents.authorisation import end_disclosures
-from gateway.services.scoring import recompute_people
+from gateway.services.scores.scoring import recompute_people
 from gateway.store import people as people_store
 from gateway.store import records as records_store
 from gateway.store.audit import append_audit

@@ -22,8 +22,16 @@ from sqlalchemy import Connection, func, insert, select, update
 from gateway.clock import utcnow
 from gateway.errors import Conflict
 from gateway.exchange.tiers import InvalidMapping
+from gateway.services.admin.preconditions import (
+    PreconditionFailed,
+    PreconditionRequired,
+    check_if_match,
+    check_if_none_match,
+    etag,
+    require_reason,
+)
 from gateway.services.context import Gateway
-from gateway.services.crosswalks import (
+from gateway.services.recognition.crosswalks import (
     CrosswalkNotFound,
     CrosswalkRegistry,
     Head,
@@ -34,14 +42,6 @@ from gateway.services.crosswalks import (
     read_head,
     read_heads,
     read_versions,
-)
-from gateway.services.preconditions import (
-    PreconditionFailed,
-    PreconditionRequired,
-    check_if_match,
-    check_if_none_match,
-    etag,
-    require_reason,
 )
 from gateway.store.audit import append_audit
 from gateway.store.dialect import insert_ignoring_conflicts
@@ -207,7 +207,7 @@ def create_draft(
     the document's own ``version`` is replaced. A new crosswalk is created with
     ``If-None-Match: *``; an existing one needs its ETag in ``If-Match``.
 
-    :raises PreconditionRequired, PreconditionFailed: see :mod:`gateway.services.preconditions`.
+    :raises PreconditionRequired, PreconditionFailed: see :mod:`gateway.services.admin.preconditions`.
     :raises InvalidMapping: the document breaks a rule, or does not belong to this crosswalk.
     :raises LocalSchemeTaken: a new crosswalk for a local scheme another crosswalk maps.
     """

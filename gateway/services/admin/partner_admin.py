@@ -18,10 +18,10 @@ from gateway.clock import utcnow
 from gateway.errors import GatewayError, NotFound, ValidationFailed
 from gateway.exchange import VerificationKey, parse_jwks
 from gateway.partners import Partner
+from gateway.services.admin.preconditions import PreconditionFailed, check_if_match, etag, require_reason
 from gateway.services.context import Gateway
-from gateway.services.crosswalks import aware
-from gateway.services.preconditions import PreconditionFailed, check_if_match, etag, require_reason
 from gateway.services.publication.purposes import PURPOSE_CODES
+from gateway.services.recognition.crosswalks import aware
 from gateway.store.audit import append_audit
 from gateway.store.dialect import insert_ignoring_conflicts
 from gateway.store.engine import reader
