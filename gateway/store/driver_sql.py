@@ -7,18 +7,21 @@ written once in the ``?`` style and sent through the DBAPI cursor of the caller'
 the caller's transaction, so they commit or roll back with everything else.
 
 Only writes and simple lookups use this; values are given in the form each driver expects
-(:func:`stamp` writes a timestamp exactly as SQLAlchemy's ``DateTime`` stores it on SQLite).
+(:func:`stamp` writes a timestamp exactly as SQLAlchemy's ``DateTime`` stores it on SQLite), and
+values read come back in the form SQLAlchemy's types would give (:func:`read_stamp`,
+:func:`read_date`, :func:`read_json`; a boolean is ``bool(value)``: SQLite stores 0 or 1).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["execute", "stamp"]
+__all__ = ["execute", "query", "read_date", "read_json", "read_stamp", "stamp"]
 
 _PG_TEXT: dict[str, str] = {}
 
@@ -40,6 +43,31 @@ def execute(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any
         return list(cursor.fetchall()) if cursor.description is not None else []
     finally:
         cursor.close()
+
+
+def query(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """A lookup through :func:`execute`, inside the connection's transaction: begun first if it has
+    not (as SQLAlchemy's autobegin would), so that later statements read the same snapshot."""
+    if not conn.in_transaction():
+        conn.begin()
+    return execute(conn, sql, params)
+
+
+def read_stamp(value: Any) -> datetime:
+    """A ``DateTime`` column as SQLAlchemy returns it: naive UTC from SQLite's text, aware from
+    PostgreSQL (callers pass it through :func:`gateway.clock.as_utc` either way)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def read_date(value: Any) -> date:
+    """A ``Date`` column: ISO text on SQLite, a ``date`` from PostgreSQL."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def read_json(value: Any) -> Any:
+    """A ``JSON`` column holding an array or object: text on SQLite; psycopg has already parsed
+    PostgreSQL's JSONB (so a top-level JSON string could not be told apart: none is read here)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def stamp(conn: Connection, value: datetime) -> Any:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
 from gateway.scoring import ScoreResult
-from gateway.store.tables import current_scores, score_history
+from gateway.store import driver_sql
+from gateway.store.tables import score_history
 
 __all__ = [
     "Changed",
@@ -271,14 +272,30 @@ def store_changed(
     return [c.person_id for c in changed]
 
 
-# Built once (issue 12); the digest is the recompute's business, not CurrentScore's.
-_CURRENT_COLS = [c for c in current_scores.c if c.name != "digest"]
-_GET_CURRENT = select(*_CURRENT_COLS).where(current_scores.c.person_id == bindparam("pid"))
+# On the driver's cursor (issue 12: SQLAlchemy's execution path cost more than SQLite's own work on
+# issuance's lookups); the digest is the recompute's business, not CurrentScore's.
+_GET_CURRENT_SQL = (
+    "SELECT person_id, score_id, eligible, reason, score, tier, model_version, as_of, computed_at "
+    "FROM current_scores WHERE person_id = ?"
+)
 
 
 def get_current(conn: Connection, person_id: int) -> CurrentScore | None:
-    row = conn.execute(_GET_CURRENT, {"pid": person_id}).first()
-    return CurrentScore(*row) if row else None
+    rows = driver_sql.query(conn, _GET_CURRENT_SQL, (person_id,))
+    if not rows:
+        return None
+    pid, score_id, eligible, reason, score, tier, model_version, as_of, computed_at = rows[0]
+    return CurrentScore(
+        pid,
+        score_id,
+        bool(eligible),
+        reason,
+        score,
+        tier,
+        model_version,
+        driver_sql.read_date(as_of),
+        driver_sql.read_stamp(computed_at),
+    )
 
 
 def get_history_row(conn: Connection, score_id: int) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, Select, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from gateway.clock import as_utc, utcnow
 from gateway.errors import NotFound, ValidationFailed
@@ -28,6 +28,7 @@ from gateway.services.publication.purposes import PURPOSE_CODES
 from gateway.services.residents.authorisation import require_live_authorisation
 from gateway.services.residents.notices import Notice, check_notice
 from gateway.services.residents.resident_identity import Resident
+from gateway.store import driver_sql
 from gateway.store import people as people_store
 from gateway.store.audit import append_audit
 from gateway.store.engine import reader
@@ -328,25 +329,21 @@ def revoke_consent(gw: Gateway, resident: Resident, consent_id: str) -> dict[str
     return consent_view(gw, _row(row), now)
 
 
-def _live_consents(levels: tuple[str, ...]) -> Select[Any]:
-    return (
-        select(consents)
-        .where(
-            consents.c.person_id == bindparam("pid"),
-            consents.c.audience == bindparam("aud"),
-            # OR of plain binds, not IN: an IN list is re-rendered on every execution.
-            or_(*(consents.c.disclosure == bindparam(f"lvl{i}", level) for i, level in enumerate(levels))),
-            consents.c.revoked_at.is_(None),
-            consents.c.expires_at > bindparam("now"),
-        )
-        .order_by(consents.c.created_at.desc(), consents.c.id)
+def _live_consents_sql(levels: tuple[str, ...], for_update: bool) -> str:
+    covering = " OR ".join("disclosure = ?" for _ in levels)  # placeholders only, no values
+    sql = (
+        "SELECT id, person_id, audience, purposes, disclosure, channel, created_at, expires_at, revoked_at "  # noqa: S608
+        f"FROM consents WHERE person_id = ? AND audience = ? AND ({covering}) AND revoked_at IS NULL "
+        "AND expires_at > ? ORDER BY created_at DESC, id"
     )
+    return sql + " FOR UPDATE" if for_update else sql
 
 
-# Built once per disclosure level (every issuance runs one): SQLAlchemy then neither rebuilds nor
-# cache-keys the statement per call (issue 12).
+# Built once per disclosure level (every issuance runs one) and sent on the driver's cursor: under
+# issue 12's profile SQLAlchemy's execution path cost more than the lookup itself. SQLite ignores
+# the lock (BEGIN IMMEDIATE already serialises writers), so it gets the plain statement.
 _LIVE_CONSENTS: Final = {
-    (disclosure, for_update): _live_consents(levels).with_for_update() if for_update else _live_consents(levels)
+    (disclosure, for_update): _live_consents_sql(levels, for_update)
     for disclosure, levels in _COVERING.items()
     for for_update in (False, True)
 }
@@ -372,9 +369,20 @@ def find_live_consent(
     if levels is None:
         return None
     now = as_utc(now)
-    stmt = _LIVE_CONSENTS[(disclosure, for_update)]
-    for raw in conn.execute(stmt, {"pid": person_id, "aud": audience, "now": now}):
-        row = _row(raw)
+    sql = _LIVE_CONSENTS[(disclosure, for_update and conn.dialect.name == "postgresql")]
+    rows = driver_sql.query(conn, sql, (person_id, audience, *levels, driver_sql.stamp(conn, now)))
+    for cid, pid, aud, purposes, level, channel, created_at, expires_at, revoked_at in rows:
+        row = ConsentRow(
+            id=cid,
+            person_id=pid,
+            audience=aud,
+            purposes=tuple(driver_sql.read_json(purposes)),
+            disclosure=level,
+            channel=channel,
+            created_at=as_utc(driver_sql.read_stamp(created_at)),
+            expires_at=as_utc(driver_sql.read_stamp(expires_at)),
+            revoked_at=as_utc(driver_sql.read_stamp(revoked_at)) if revoked_at is not None else None,
+        )
         # The expiry is checked again on aware values: the SQL comparison is the fast filter.
         if purpose in row.purposes and row.expires_at > now:
             return row
