@@ -39,7 +39,9 @@ def test_only_a_body_that_cannot_hold_refused_text_skips_the_walk(gw: Gateway) -
     assert parse_batch(_body([ok]), NDJSON, max_records=10).clean
     unit = gw.partners.enabled("zj-credit-platform")
     assert unit is not None
-    for ref, edition in (("del", "20\x7f26"), ("c1", "20\x8526"), ("escaped", "20\x0026")):
+    # json.dumps writes U+0008 and U+000C as the short escapes \b and \f: C0 controls all the same.
+    cases = (("del", "20\x7f26"), ("c1", "20\x8526"), ("escaped", "20\x0026"), ("bs", "20\x0826"), ("ff", "20\x0c26"))
+    for ref, edition in cases:
         bad = record("provincial_evaluation", {"score": 800, "edition": edition}, ref=ref, id_number=make_id(seq=32))
         body = _body([bad]) if ref != "escaped" else json.dumps(bad).encode()  # NUL only as \u0000
         batch = parse_batch(body, NDJSON, max_records=10)

@@ -72,7 +72,10 @@ def read_json(value: Any) -> Any:
 
 def stamp(conn: Connection, value: datetime) -> Any:
     """A timestamp as the driver takes it: on SQLite the text SQLAlchemy's ``DateTime`` writes
-    (UTC, no offset), so that rows written here compare and read back like every other row."""
+    (UTC, no offset), so that rows written here compare and read back like every other row. A
+    naive value is refused: ``astimezone`` would take it for the host's local time."""
+    if value.tzinfo is None:
+        raise ValueError("driver_sql.stamp needs an aware datetime")
     if conn.dialect.name == "sqlite":
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return value

@@ -184,3 +184,15 @@ def test_a_personal_statement_is_added_from_the_report_page(client: TestClient, 
     with gw.engine.connect() as conn:
         actions = [r.action for r in conn.execute(select(audit_log.c.action))]
     assert "statement.add" in actions and other_idn not in shown
+
+
+def test_signing_out_makes_the_browser_forget_the_credit_code_it_held(client: TestClient, gw: Gateway) -> None:
+    idn, _, _ = enrol(gw, 607, "周七")
+    resident_sign_in(client, idn, "周七")
+    page = client.get("/me")
+    assert page.status_code == 200
+    forged = client.post("/me/sign-out", data={"csrf_token": "wrong"}, follow_redirects=False)
+    assert forged.status_code == 403
+    done = client.post("/me/sign-out", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["clear-site-data"] == '"storage"'
+    assert client.get("/me", follow_redirects=False).status_code in (302, 303)  # signed out

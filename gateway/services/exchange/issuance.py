@@ -86,7 +86,7 @@ _INSERT_DISCLOSURE = (
 # filling, take the slot, write the disclosure row, and count the person's open objections. Each part
 # runs only if the one before it succeeded; what did not is done the long way (see _allocate_and_log).
 _PG_ALLOCATE_AND_LOG = (
-    "WITH take AS (UPDATE status_list_fill SET used = used + 1 WHERE list_id = ?::int AND stripe = ?::int "
+    "WITH take AS (UPDATE status_list_fill SET used = used + 1 WHERE list_id = ?::int AND stripe = ?::int "  # noqa: S608 - marks only
     "AND used < ?::int RETURNING used), "
     "slot AS (INSERT INTO status_slots (list_id, idx, jti, status, expires_at, updated_at) "
     "SELECT ?::int, ?::int, ?::text, ?::int, ?::timestamptz, ?::timestamptz FROM take "
@@ -96,7 +96,9 @@ _PG_ALLOCATE_AND_LOG = (
     "SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint, ?::timestamptz, "
     "?::timestamptz, ?::int, idx FROM slot RETURNING 1) "
     "SELECT (SELECT count(*) FROM take), (SELECT count(*) FROM logged), "
-    "(SELECT count(*) FROM objections WHERE person_id = ?::bigint AND state IN (?::text, ?::text))"
+    "(SELECT count(*) FROM objections WHERE person_id = ?::bigint AND state IN ("
+    + ", ".join(["?::text"] * len(OPEN_STATES))
+    + "))"
 )
 
 _REFUSAL = "No assertion can be issued: the person must be known, eligible, and have consented to this request."

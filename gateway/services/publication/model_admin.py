@@ -113,7 +113,9 @@ def _after_change(gw: Gateway, name: str, view: dict[str, Any]) -> dict[str, Any
     refresh(gw)
     if name == "model":
         # A new model changes scores: rescore everyone now and supersede what no longer holds.
-        report = recompute_all(gw, trigger="model_publish")
+        # In this process, not forked scorers: a serving process has threads (the server's pool, the
+        # refresh), and a fork copies whatever lock one of them held at that moment.
+        report = recompute_all(gw, trigger="model_publish", workers=1)
         view["recompute"] = {
             "people": report.people,
             "eligible": report.eligible,

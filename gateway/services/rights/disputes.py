@@ -90,7 +90,10 @@ def suspend_for_objection(
 
 
 # Every issuance runs this lookup: on the driver's cursor (issue 12), the open states as binds.
-_OPEN_OBJECTIONS = "SELECT id, target_type, target_ref FROM objections WHERE person_id = ? AND state IN (?, ?)"
+_OPEN_OBJECTIONS = (
+    "SELECT id, target_type, target_ref FROM objections WHERE person_id = ? "  # noqa: S608 - marks only
+    f"AND state IN ({', '.join('?' * len(OPEN_STATES))})"  # one mark per open state, however many
+)
 
 
 def suspend_new_assertion(conn: Connection, *, person_id: int, jti: str, score_id: int, now: datetime) -> bool:

@@ -56,10 +56,11 @@ class _Unparseable:
 _UNPARSEABLE = _Unparseable()
 _TOO_DEEP = _Unparseable()
 _NOT_PARSED: Any = object()
-# Only a \u escape can put a lone surrogate or a C0 control into parsed JSON text (raw C0 controls
-# fail to parse, raw surrogates fail to decode); DEL and the C1 controls can also come raw. A body
-# without any of these holds no text that tree_fault would refuse, so its records skip that walk.
-_MAYBE_FAULTY = re.compile(rb"\\u|\x7f|\xc2[\x80-\x9f]")
+# Only an escape can put a lone surrogate or a refused C0 control into parsed JSON text — \u, and
+# \b and \f (U+0008, U+000C; \t \n \r are allowed in free text) — since raw C0 controls fail to
+# parse and raw surrogates fail to decode; DEL and the C1 controls can also come raw. A body without
+# any of these holds no text that tree_fault would refuse, so its records skip that walk.
+_MAYBE_FAULTY = re.compile(rb"\\[ubf]|\x7f|\xc2[\x80-\x9f]")
 
 
 class Batch(list[Any]):

@@ -172,12 +172,16 @@ def _write_scored(gw: Gateway, s: _Scored, as_of: date, trigger: str) -> None:
             supersede_in_range(conn, s.first, s.last)
 
 
+# A chunk takes well under a second; a scorer that has not answered in this long is stuck (a lock
+# some thread held at the fork, say): the recompute fails, its written chunks stay, a rerun resumes.
+_CHUNK_TIMEOUT_S = 600.0
 # A scoring process's own engine and model (set by _start_worker in each forked process).
 _WORKER: tuple[Engine, ScoringModel] | None = None
 
 
 def _start_worker(url: str, model: ScoringModel) -> None:
     global _WORKER
+    gc.enable()  # forked inside the writer's gc-free stretch: a scorer lives for many chunks
     _WORKER = (reader(make_engine(url)), model)
 
 
@@ -204,9 +208,9 @@ def _scored_chunks(gw: Gateway, bounds: Iterator[tuple[int, int]], as_of: date, 
         for first, last in bounds:
             pending.append(pool.apply_async(_score_in_worker, (first, last, as_of)))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
+                yield pending.popleft().get(_CHUNK_TIMEOUT_S)
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().get(_CHUNK_TIMEOUT_S)
 
 
 @_without_cyclic_gc

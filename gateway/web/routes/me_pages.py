@@ -187,6 +187,9 @@ async def sign_in_callback(
 async def sign_out(request: Request) -> Response:
     gw = gateway_of(request)
     response = RedirectResponse("/me/sign-in", status_code=303)
+    # The browser forgets the credit code it held for this resident (its key and credential in
+    # IndexedDB): whoever uses this browser next cannot present it. A phone obtains it again in a tap.
+    response.headers["Clear-Site-Data"] = '"storage"'
     try:
         session = await resident_session(request)
     except GatewayError:
