@@ -21,28 +21,57 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["execute", "query", "read_date", "read_json", "read_stamp", "stamp"]
+__all__ = [
+    "cursor",
+    "execute",
+    "execute_many",
+    "query",
+    "read_date",
+    "read_json",
+    "read_stamp",
+    "sqlite_stamp",
+    "stamp",
+    "text_for",
+]
 
 _PG_TEXT: dict[str, str] = {}
+_PG_TEXT_MAX = 256  # the fixed statements; texts built per call (IN lists of any length) are not kept
 
 
-def _for(conn: Connection, sql: str) -> str:
+def text_for(conn: Connection, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the form the connection's driver takes."""
     if conn.dialect.name == "sqlite":
         return sql
     found = _PG_TEXT.get(sql)
     if found is None:  # psycopg's placeholder; no statement here contains a literal "?" or "%"
-        found = _PG_TEXT.setdefault(sql, sql.replace("?", "%s"))
+        found = sql.replace("?", "%s")
+        if len(_PG_TEXT) < _PG_TEXT_MAX:
+            _PG_TEXT[sql] = found
     return found
+
+
+def cursor(conn: Connection) -> Any:
+    """A cursor of the connection's own driver connection, in the caller's transaction; close it."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 def execute(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Run ``sql`` (``?`` placeholders) on the connection's driver cursor; the rows it returns."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur = cursor(conn)
     try:
-        cursor.execute(_for(conn, sql), params)
-        return list(cursor.fetchall()) if cursor.description is not None else []
+        cur.execute(text_for(conn, sql), params)
+        return list(cur.fetchall()) if cur.description is not None else []
     finally:
-        cursor.close()
+        cur.close()
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run ``sql`` (``?`` placeholders) once per row of ``rows`` on the driver's cursor."""
+    cur = cursor(conn)
+    try:
+        cur.executemany(text_for(conn, sql), rows)
+    finally:
+        cur.close()
 
 
 def query(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -76,6 +105,9 @@ def stamp(conn: Connection, value: datetime) -> Any:
     naive value is refused: ``astimezone`` would take it for the host's local time."""
     if value.tzinfo is None:
         raise ValueError("driver_sql.stamp needs an aware datetime")
-    if conn.dialect.name == "sqlite":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+    return sqlite_stamp(value) if conn.dialect.name == "sqlite" else value
+
+
+def sqlite_stamp(value: datetime) -> str:
+    """An aware timestamp as SQLAlchemy's ``DateTime`` stores it on SQLite: UTC text, no offset."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

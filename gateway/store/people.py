@@ -50,11 +50,6 @@ _ENSURE_SQL = (
 _BY_HASH_SQL = "SELECT id, id_hash, name_hash, name_masked, birth_date FROM people WHERE id_hash IN ({marks})"
 
 
-def _driver(conn: Connection) -> tuple[Any, bool]:
-    sqlite = conn.dialect.name == "sqlite"
-    return conn.connection.driver_connection.cursor(), sqlite  # type: ignore[union-attr]
-
-
 def ensure_people(conn: Connection, candidates: Iterable[NewPerson]) -> dict[str, PersonRow]:
     """Insert the people not yet known (first writer wins) and return every candidate's row.
 
@@ -63,34 +58,23 @@ def ensure_people(conn: Connection, candidates: Iterable[NewPerson]) -> dict[str
     unique = {c.id_hash: c for c in candidates}
     if not unique:
         return {}
-    cursor, sqlite = _driver(conn)
-    now: Any = datetime.now(UTC)
+    now = driver_sql.stamp(conn, datetime.now(UTC))
     rows: list[tuple[Any, ...]]
-    if sqlite:  # what SQLAlchemy's Date and DateTime store: ISO text, UTC without offset
-        now = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if conn.dialect.name == "sqlite":  # what SQLAlchemy's Date stores: ISO text
         rows = [(c.id_hash, c.name_hash, c.name_masked, c.birth_date.isoformat(), now) for c in unique.values()]
     else:
         rows = [(c.id_hash, c.name_hash, c.name_masked, c.birth_date, now) for c in unique.values()]
-    try:
-        cursor.executemany(_ENSURE_SQL if sqlite else _ENSURE_SQL.replace("?", "%s"), rows)
-    finally:
-        cursor.close()
+    driver_sql.execute_many(conn, _ENSURE_SQL, rows)
     return _rows_by_hash(conn, list(unique))
 
 
 def _rows_by_hash(conn: Connection, hashes: list[str]) -> dict[str, PersonRow]:
     out: dict[str, PersonRow] = {}
-    cursor, sqlite = _driver(conn)
-    parse = date.fromisoformat
-    try:
-        for i in range(0, len(hashes), _IN_CHUNK):
-            chunk = hashes[i : i + _IN_CHUNK]
-            marks = ", ".join(("?" if sqlite else "%s",) * len(chunk))
-            cursor.execute(_BY_HASH_SQL.format(marks=marks), chunk)
-            for pid, id_hash, name_hash, masked, born in cursor.fetchall():
-                out[id_hash] = PersonRow(pid, id_hash, name_hash, masked, parse(born) if sqlite else born)
-    finally:
-        cursor.close()
+    for i in range(0, len(hashes), _IN_CHUNK):
+        chunk = hashes[i : i + _IN_CHUNK]
+        sql = _BY_HASH_SQL.format(marks=", ".join("?" * len(chunk)))
+        for pid, id_hash, name_hash, masked, born in driver_sql.execute(conn, sql, chunk):
+            out[id_hash] = PersonRow(pid, id_hash, name_hash, masked, driver_sql.read_date(born))
     return out
 
 
@@ -143,16 +127,9 @@ def birth_dates(conn: Connection, person_ids: list[int]) -> Mapping[int, date]:
 def chunk_bounds(conn: Connection, chunk: int) -> Iterator[tuple[int, int]]:
     """(first id, last id) of each run of ``chunk`` people in id order: a full recompute's units."""
     sql = "SELECT id FROM people WHERE id > ? ORDER BY id LIMIT ?"
-    if conn.dialect.name != "sqlite":
-        sql = sql.replace("?", "%s")
     last = 0
     while True:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, (last, chunk))
-            ids = [r[0] for r in cursor.fetchall()]
-        finally:
-            cursor.close()
+        ids = [r[0] for r in driver_sql.execute(conn, sql, (last, chunk))]
         if not ids:
             return
         last = ids[-1]
@@ -163,14 +140,8 @@ def birth_dates_in_range(conn: Connection, first_id: int, last_id: int) -> list[
     """(id, birth date) of the people with ``first_id <= id <= last_id``, in id order, read with the
     driver (SQLite hands dates back as text)."""
     sql = "SELECT id, birth_date FROM people WHERE id BETWEEN ? AND ? ORDER BY id"
-    sqlite = conn.dialect.name == "sqlite"
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql if sqlite else sql.replace("?", "%s"), (first_id, last_id))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    if not sqlite:
+    rows = driver_sql.execute(conn, sql, (first_id, last_id))
+    if conn.dialect.name != "sqlite":
         return [(int(pid), born) for pid, born in rows]
     seen: dict[str, date] = {}  # a chunk's people share a few thousand birth days
     out = []

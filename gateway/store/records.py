@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table
 
 from gateway.scoring import RecordInput
+from gateway.store import driver_sql
 from gateway.store.tables import provincial_evaluations
 
 __all__ = [
@@ -53,11 +54,7 @@ def _driver_rows(columns: tuple[str, ...], rows: Sequence[dict[str, Any]], sqlit
     def text(value: Any) -> Any:
         out = seen.get(value)
         if out is None:
-            out = seen[value] = (
-                value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-                if isinstance(value, datetime)
-                else value.isoformat()
-            )
+            out = seen[value] = driver_sql.sqlite_stamp(value) if isinstance(value, datetime) else value.isoformat()
         return out
 
     convert = [
@@ -94,7 +91,7 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -
     head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "  # noqa: S608 - names from _COLUMNS
     tail = " ON CONFLICT (unit_id, source_ref) DO NOTHING RETURNING source_ref"
     inserted: set[str] = set()
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_sql.cursor(conn)
     try:
         for i in range(0, len(rows), _INSERT_ROWS):
             part = rows[i : i + _INSERT_ROWS]
@@ -136,22 +133,6 @@ class _Dates:
             return parsed
 
 
-def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """Run a read on the connection's own DBAPI cursor, inside the caller's transaction.
-
-    The scoring read path moves millions of rows in a full recompute; SQLAlchemy's per-row result
-    processing cost more than the query itself, so this one path talks to the driver directly.
-    """
-    if conn.dialect.name != "sqlite":
-        sql = sql.replace("?", "%s")
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
 def _collect(conn: Connection, cond: str, params: tuple[Any, ...]) -> dict[int, list[RecordInput]]:
     out: dict[int, list[RecordInput]] = defaultdict(list)
     day = _Dates()
@@ -159,9 +140,10 @@ def _collect(conn: Connection, cond: str, params: tuple[Any, ...]) -> dict[int, 
     valid, provincial, new, ri = "valid", PROVINCIAL_ITEM, tuple.__new__, RecordInput
     # This loop runs ten million times in a full recompute: tuple.__new__ builds the named tuple
     # without the Python-level __new__ that RecordInput(...) goes through (same fields, same type).
-    for pid, ref, item, occurred, number, code, until in _fetch(conn, _REC_SQL.format(cond=cond, plus=plus), params):
+    records = driver_sql.execute(conn, _REC_SQL.format(cond=cond, plus=plus), params)
+    for pid, ref, item, occurred, number, code, until in records:
         out[pid].append(new(ri, (ref, item, valid, day(occurred), number, code, until and day(until))))
-    for pid, ref, evaluated_on, score in _fetch(conn, _PE_SQL.format(cond=cond, plus=plus), params):
+    for pid, ref, evaluated_on, score in driver_sql.execute(conn, _PE_SQL.format(cond=cond, plus=plus), params):
         out[pid].append(new(ri, (ref, provincial, valid, day(evaluated_on), float(score), None, None)))
     return out
 

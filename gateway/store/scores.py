@@ -10,7 +10,7 @@ import hashlib
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
@@ -142,22 +142,10 @@ def changed_row(person_id: int, r: ScoreResult, digest: str | None = None) -> Ch
 _PREVIOUS_SQL = "SELECT person_id, score_id, digest, computed_at FROM current_scores WHERE person_id {cond}"
 
 
-def _cursor(conn: Connection) -> Any:
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-
-
-def _driver_sql(conn: Connection, sql: str) -> str:
-    return sql if conn.dialect.name == "sqlite" else sql.replace("?", "%s")
-
-
 def _previous(conn: Connection, cond: str, params: Sequence[Any]) -> dict[int, Previous]:
-    cursor = _cursor(conn)
-    try:
-        cursor.execute(_driver_sql(conn, _PREVIOUS_SQL.format(cond=cond)), tuple(params))
-        new = tuple.__new__  # without the named tuple's Python-level __new__, as in records.py
-        return {row[0]: new(Previous, row[1:]) for row in cursor.fetchall()}
-    finally:
-        cursor.close()
+    rows = driver_sql.execute(conn, _PREVIOUS_SQL.format(cond=cond), tuple(params))
+    new = tuple.__new__  # without the named tuple's Python-level __new__, as in records.py
+    return {row[0]: new(Previous, row[1:]) for row in rows}
 
 
 def previous_in_range(conn: Connection, first_id: int, last_id: int) -> dict[int, Previous]:
@@ -195,7 +183,7 @@ def write_changed(conn: Connection, rows: Sequence[Changed], *, computed_at: dat
         return
     sqlite = conn.dialect.name == "sqlite"
     # SQLite stores what SQLAlchemy's DateTime/Date would: ISO text, UTC without offset.
-    stamp: Any = computed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else computed_at
+    stamp = driver_sql.stamp(conn, computed_at)
     ids = _allocate_ids(conn, len(rows))
     history = []
     current = []
@@ -206,18 +194,12 @@ def write_changed(conn: Connection, rows: Sequence[Changed], *, computed_at: dat
         current.append((c.person_id, sid, c.eligible, c.reason, c.score, c.tier, c.model_version, as_of, stamp,
                         c.digest))  # fmt: skip
     history_sql = _HISTORY_SQL.format(json="?" if sqlite else "?::jsonb")
-    cursor = _cursor(conn)
-    try:
-        cursor.executemany(_driver_sql(conn, history_sql), history)
-        cursor.executemany(_driver_sql(conn, _CURRENT_SQL), current)
-    finally:
-        cursor.close()
+    driver_sql.execute_many(conn, history_sql, history)
+    driver_sql.execute_many(conn, _CURRENT_SQL, current)
 
 
 def _stamp_and_day(conn: Connection, computed_at: datetime, as_of: date) -> tuple[Any, Any]:
-    if conn.dialect.name == "sqlite":
-        return computed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), as_of.isoformat()
-    return computed_at, as_of
+    return driver_sql.stamp(conn, computed_at), as_of.isoformat() if conn.dialect.name == "sqlite" else as_of
 
 
 def confirm_unchanged_in_range(
@@ -226,15 +208,11 @@ def confirm_unchanged_in_range(
     """The current scores in the range that were not rewritten are still true on ``as_of``: say so
     (issuance rescores a score whose ``as_of`` is not today). One statement for the whole range."""
     stamp, day = _stamp_and_day(conn, computed_at, as_of)
-    cursor = _cursor(conn)
-    try:
-        cursor.execute(
-            _driver_sql(conn, "UPDATE current_scores SET as_of = ?, computed_at = ? "
-                        "WHERE person_id BETWEEN ? AND ? AND as_of <> ?"),
-            (day, stamp, first_id, last_id, day),
-        )  # fmt: skip
-    finally:
-        cursor.close()
+    driver_sql.execute(
+        conn,
+        "UPDATE current_scores SET as_of = ?, computed_at = ? WHERE person_id BETWEEN ? AND ? AND as_of <> ?",
+        (day, stamp, first_id, last_id, day),
+    )
 
 
 def store_changed(
@@ -263,12 +241,8 @@ def store_changed(
             changed.append(changed_row(pid, r, digest))
     write_changed(conn, changed, computed_at=computed_at, trigger=trigger)
     if unchanged:
-        cursor = _cursor(conn)
-        try:
-            sql = "UPDATE current_scores SET as_of = ?, computed_at = ? WHERE person_id = ?"
-            cursor.executemany(_driver_sql(conn, sql), unchanged)
-        finally:
-            cursor.close()
+        sql = "UPDATE current_scores SET as_of = ?, computed_at = ? WHERE person_id = ?"
+        driver_sql.execute_many(conn, sql, unchanged)
     return [c.person_id for c in changed]
 
 
